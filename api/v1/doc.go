@@ -9,7 +9,15 @@
 //
 // This package holds types and pure functions only. It must not do I/O,
 // spawn processes or hold global mutable state, and it imports nothing from
-// this module except internal leaf packages.
+// this module except internal leaf packages (internal/signals). Outside the
+// standard library it uses sigs.k8s.io/yaml and, for Decode, the YAML
+// parser underneath it (go.yaml.in/yaml/v2), because sigs.k8s.io/yaml
+// cannot read a YAML "null:" key, which the null fd variant needs.
+//
+// Reading input: Decode (YAML or JSON, strict: unknown fields are errors
+// naming their path). Checking it: Validate, which returns an ErrorList of
+// every problem, each a FieldError with a path such as
+// "spec.fds[2].dup.fd". Then SetDefaults fills procstar's defaults.
 //
 // +groupName=procstar.dev
 package v1

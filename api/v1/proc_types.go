@@ -310,20 +310,28 @@ type SystemdScope struct {
 // SystemdSlice holds settings of the proc's transient slice unit, in bytes
 // and counts. Nil means "don't set".
 type SystemdSlice struct {
+	// memoryAccounting is systemd's MemoryAccounting.
 	// +optional
 	MemoryAccounting *bool `json:"memoryAccounting,omitempty"`
+	// memoryMin is systemd's MemoryMin, in bytes.
 	// +optional
 	MemoryMin *uint64 `json:"memoryMin,omitempty"`
+	// memoryLow is systemd's MemoryLow, in bytes.
 	// +optional
 	MemoryLow *uint64 `json:"memoryLow,omitempty"`
+	// memoryHigh is systemd's MemoryHigh, in bytes.
 	// +optional
 	MemoryHigh *uint64 `json:"memoryHigh,omitempty"`
+	// memoryMax is systemd's MemoryMax, in bytes.
 	// +optional
 	MemoryMax *uint64 `json:"memoryMax,omitempty"`
+	// memorySwapMax is systemd's MemorySwapMax, in bytes.
 	// +optional
 	MemorySwapMax *uint64 `json:"memorySwapMax,omitempty"`
+	// tasksAccounting is systemd's TasksAccounting.
 	// +optional
 	TasksAccounting *bool `json:"tasksAccounting,omitempty"`
+	// tasksMax is systemd's TasksMax.
 	// +optional
 	TasksMax *uint64 `json:"tasksMax,omitempty"`
 }
@@ -498,106 +506,172 @@ type ProcTimes struct {
 // Rusage is the resource usage wait4 reports. Times are seconds; maxrss is
 // bytes.
 type Rusage struct {
-	Utime   float64 `json:"utime"`
-	Stime   float64 `json:"stime"`
-	Maxrss  int64   `json:"maxrss"`
-	Minflt  int64   `json:"minflt"`
-	Majflt  int64   `json:"majflt"`
-	Nswap   int64   `json:"nswap"`
-	Inblock int64   `json:"inblock"`
-	Oublock int64   `json:"oublock"`
-	Nvcsw   int64   `json:"nvcsw"`
-	Nivcsw  int64   `json:"nivcsw"`
+	// utime is user CPU time in seconds.
+	Utime float64 `json:"utime"`
+	// stime is system CPU time in seconds.
+	Stime float64 `json:"stime"`
+	// maxrss is the peak resident set size in bytes.
+	Maxrss int64 `json:"maxrss"`
+	// minflt counts page faults served without I/O.
+	Minflt int64 `json:"minflt"`
+	// majflt counts page faults that needed I/O.
+	Majflt int64 `json:"majflt"`
+	// nswap is unused on Linux (always 0).
+	Nswap int64 `json:"nswap"`
+	// inblock counts block input operations.
+	Inblock int64 `json:"inblock"`
+	// oublock counts block output operations.
+	Oublock int64 `json:"oublock"`
+	// nvcsw counts voluntary context switches.
+	Nvcsw int64 `json:"nvcsw"`
+	// nivcsw counts involuntary context switches.
+	Nivcsw int64 `json:"nivcsw"`
 }
 
 // ProcStat is /proc/PID/stat decoded: times in seconds, sizes in bytes,
 // signal sets as names.
 type ProcStat struct {
-	Pid     int    `json:"pid"`
-	Comm    string `json:"comm"`
-	State   string `json:"state"`
-	Ppid    int    `json:"ppid"`
-	Pgrp    int    `json:"pgrp"`
-	Session int    `json:"session"`
+	// pid is the process ID.
+	Pid int `json:"pid"`
+	// comm is the executable name, without the parentheses.
+	Comm string `json:"comm"`
+	// state is the one-letter state: R, S, D, Z, T and so on.
+	State string `json:"state"`
+	// ppid is the parent's process ID.
+	Ppid int `json:"ppid"`
+	// pgrp is the process group ID.
+	Pgrp int `json:"pgrp"`
+	// session is the session ID.
+	Session int `json:"session"`
 	// ttyNr is [major, minor] of the controlling terminal.
 	TtyNr [2]uint32 `json:"ttyNr"`
 	// tpgid is null when there is no terminal foreground group.
-	Tpgid      *int      `json:"tpgid"`
-	Flags      uint32    `json:"flags"`
-	Minflt     uint64    `json:"minflt"`
-	Cminflt    uint64    `json:"cminflt"`
-	Majflt     uint64    `json:"majflt"`
-	Cmajflt    uint64    `json:"cmajflt"`
-	Utime      float64   `json:"utime"`
-	Stime      float64   `json:"stime"`
-	Cutime     float64   `json:"cutime"`
-	Cstime     float64   `json:"cstime"`
-	Priority   int64     `json:"priority"`
-	Nice       int64     `json:"nice"`
-	NumThreads int64     `json:"numThreads"`
-	Starttime  time.Time `json:"starttime"`
-	Vsize      uint64    `json:"vsize"`
-	Rss        int64     `json:"rss"`
-	Rsslim     uint64    `json:"rsslim"`
-	Signal     []string  `json:"signal"`
-	Blocked    []string  `json:"blocked"`
-	Sigignore  []string  `json:"sigignore"`
-	Sigcatch   []string  `json:"sigcatch"`
-	Wchan      uint64    `json:"wchan"`
+	Tpgid *int `json:"tpgid"`
+	// flags are the kernel flags (PF_*).
+	Flags uint32 `json:"flags"`
+	// minflt counts minor page faults.
+	Minflt uint64 `json:"minflt"`
+	// cminflt counts minor page faults of waited-for children.
+	Cminflt uint64 `json:"cminflt"`
+	// majflt counts major page faults.
+	Majflt uint64 `json:"majflt"`
+	// cmajflt counts major page faults of waited-for children.
+	Cmajflt uint64 `json:"cmajflt"`
+	// utime is user CPU time in seconds.
+	Utime float64 `json:"utime"`
+	// stime is system CPU time in seconds.
+	Stime float64 `json:"stime"`
+	// cutime is user CPU time of waited-for children in seconds.
+	Cutime float64 `json:"cutime"`
+	// cstime is system CPU time of waited-for children in seconds.
+	Cstime float64 `json:"cstime"`
+	// priority is the kernel scheduling priority.
+	Priority int64 `json:"priority"`
+	// nice is the nice value, -20 to 19.
+	Nice int64 `json:"nice"`
+	// numThreads is the number of threads.
+	NumThreads int64 `json:"numThreads"`
+	// starttime is when the process started.
+	Starttime time.Time `json:"starttime"`
+	// vsize is the virtual memory size in bytes.
+	Vsize uint64 `json:"vsize"`
+	// rss is the resident set size in bytes.
+	Rss int64 `json:"rss"`
+	// rsslim is the RSS soft limit in bytes.
+	Rsslim uint64 `json:"rsslim"`
+	// signal names the pending signals.
+	Signal []string `json:"signal"`
+	// blocked names the blocked signals.
+	Blocked []string `json:"blocked"`
+	// sigignore names the ignored signals.
+	Sigignore []string `json:"sigignore"`
+	// sigcatch names the caught signals.
+	Sigcatch []string `json:"sigcatch"`
+	// wchan is the wait channel (0 unless privileged).
+	Wchan uint64 `json:"wchan"`
 	// exitSignal is null when 0.
-	ExitSignal          *string `json:"exitSignal"`
-	Processor           int32   `json:"processor"`
-	RtPriority          uint32  `json:"rtPriority"`
-	Policy              uint32  `json:"policy"`
+	ExitSignal *string `json:"exitSignal"`
+	// processor is the CPU the process last ran on.
+	Processor int32 `json:"processor"`
+	// rtPriority is the real-time priority, 0 for normal processes.
+	RtPriority uint32 `json:"rtPriority"`
+	// policy is the scheduling policy (SCHED_*).
+	Policy uint32 `json:"policy"`
+	// delayacctBlkioTicks is aggregated block I/O delay in seconds.
 	DelayacctBlkioTicks float64 `json:"delayacctBlkioTicks"`
-	GuestTime           float64 `json:"guestTime"`
-	CguestTime          float64 `json:"cguestTime"`
-	ExitCode            int32   `json:"exitCode"`
+	// guestTime is time spent running a virtual CPU, in seconds.
+	GuestTime float64 `json:"guestTime"`
+	// cguestTime is guestTime of waited-for children, in seconds.
+	CguestTime float64 `json:"cguestTime"`
+	// exitCode is the raw wait status the kernel reports (0 while running).
+	ExitCode int32 `json:"exitCode"`
 }
 
 // ProcStatm is /proc/PID/statm in bytes.
 type ProcStatm struct {
-	Size     uint64 `json:"size"`
+	// size is the total program size.
+	Size uint64 `json:"size"`
+	// resident is the resident set size.
 	Resident uint64 `json:"resident"`
-	Shared   uint64 `json:"shared"`
-	Text     uint64 `json:"text"`
-	Data     uint64 `json:"data"`
+	// shared is resident memory backed by files.
+	Shared uint64 `json:"shared"`
+	// text is the code size.
+	Text uint64 `json:"text"`
+	// data is data plus stack.
+	Data uint64 `json:"data"`
 }
 
 // CgroupAccounting is what the proc's cgroup counted.
 type CgroupAccounting struct {
+	// pids is pids.current and pids.peak.
 	// +optional
 	Pids *CgroupPids `json:"pids,omitempty"`
+	// cpuStat is cpu.stat.
 	// +optional
 	CPUStat *CgroupCPUStat `json:"cpuStat,omitempty"`
+	// memory is the memory and swap counters.
 	// +optional
 	Memory *CgroupMemory `json:"memory,omitempty"`
 }
 
 // CgroupPids is pids.current and pids.peak.
 type CgroupPids struct {
+	// current is pids.current.
 	Current uint64 `json:"current"`
-	Peak    uint64 `json:"peak"`
+	// peak is pids.peak.
+	Peak uint64 `json:"peak"`
 }
 
 // CgroupCPUStat is cpu.stat; the throttling fields are nil when absent.
 type CgroupCPUStat struct {
-	UsageUsec     uint64  `json:"usageUsec"`
-	UserUsec      uint64  `json:"userUsec"`
-	SystemUsec    uint64  `json:"systemUsec"`
-	NrPeriods     *uint64 `json:"nrPeriods"`
-	NrThrottled   *uint64 `json:"nrThrottled"`
+	// usageUsec is total CPU time in microseconds.
+	UsageUsec uint64 `json:"usageUsec"`
+	// userUsec is user CPU time in microseconds.
+	UserUsec uint64 `json:"userUsec"`
+	// systemUsec is system CPU time in microseconds.
+	SystemUsec uint64 `json:"systemUsec"`
+	// nrPeriods counts enforcement periods.
+	NrPeriods *uint64 `json:"nrPeriods"`
+	// nrThrottled counts periods in which the cgroup was throttled.
+	NrThrottled *uint64 `json:"nrThrottled"`
+	// throttledUsec is total throttled time in microseconds.
 	ThrottledUsec *uint64 `json:"throttledUsec"`
-	NrBursts      *uint64 `json:"nrBursts"`
-	BurstUsec     *uint64 `json:"burstUsec"`
+	// nrBursts counts periods in which a burst happened.
+	NrBursts *uint64 `json:"nrBursts"`
+	// burstUsec is total burst time in microseconds.
+	BurstUsec *uint64 `json:"burstUsec"`
 }
 
 // CgroupMemory is memory.current, .peak, .swap.current and .swap.peak.
 type CgroupMemory struct {
-	Current     uint64 `json:"current"`
-	Peak        uint64 `json:"peak"`
+	// current is memory.current in bytes.
+	Current uint64 `json:"current"`
+	// peak is memory.peak in bytes.
+	Peak uint64 `json:"peak"`
+	// swapCurrent is memory.swap.current in bytes.
 	SwapCurrent uint64 `json:"swapCurrent"`
-	SwapPeak    uint64 `json:"swapPeak"`
+	// swapPeak is memory.swap.peak in bytes.
+	SwapPeak uint64 `json:"swapPeak"`
 }
 
 // FdStatus describes a captured fd.
@@ -625,10 +699,13 @@ type FdStatus struct {
 
 // AgentRef names the agent that runs a proc.
 type AgentRef struct {
+	// connId is the agent's connection ID.
 	// +optional
 	ConnID string `json:"connId,omitempty"`
+	// groupId is the agent's group.
 	// +optional
 	GroupID string `json:"groupId,omitempty"`
+	// hostname is the agent's host name.
 	// +optional
 	Hostname string `json:"hostname,omitempty"`
 }
