@@ -1,0 +1,48 @@
+# procstar: the front door. `make help` lists the targets.
+
+GO        ?= go
+BIN       ?= bin
+PKGS      ?= ./...
+# The whole suite (unit, real-process, integration, end-to-end) under -race.
+TEST_FLAGS ?= -race -count=1 -timeout 15m
+BENCH     ?= .
+BENCHTIME ?= 1x
+FUZZTIME  ?= 30s
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build the binaries into ./bin.
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+.PHONY: test
+test: ## Run every test (unit, real-process, e2e, fuzz seeds) with -race.
+	$(GO) test $(TEST_FLAGS) $(PKGS)
+
+.PHONY: lint
+lint: vet ## Run go vet and staticcheck (pinned in go.mod as a tool).
+	$(GO) tool staticcheck $(PKGS)
+
+.PHONY: vet
+vet: ## Run go vet.
+	$(GO) vet $(PKGS)
+
+.PHONY: fmt
+fmt: ## Format the code with gofmt.
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: run
+run: build ## Run config/samples/hello.yaml once and print the result.
+	$(BIN)/procstar --print config/samples/hello.yaml
+
+.PHONY: bench
+bench: ## Run the benchmarks; each reports its ratio against a raw baseline.
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -timeout 30m ./runtime/...
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each.
+	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
