@@ -183,11 +183,15 @@ func TestGrandchildHoldsPipe(t *testing.T) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})
-	// The output is there before the drain gives up.
-	for c.Len() < int64(len("1\nhi\n")) {
-		time.Sleep(time.Millisecond)
+	// The output is there before the drain gives up. The pid's length is
+	// unknown, so wait for the last line rather than for a byte count.
+	var out []byte
+	for deadline := time.Now().Add(10 * time.Second); !bytes.HasSuffix(out, []byte("\nhi\n")); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("output %q never ended with hi", out)
+		}
+		out, _ = c.Bytes()
 	}
-	out, _ := c.Bytes()
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if len(lines) != 2 || lines[1] != "hi" {
 		t.Fatalf("output %q, want the pid and hi", out)

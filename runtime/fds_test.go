@@ -1,0 +1,278 @@
+package runtime
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	v1 "procstar.dev/procstar/api/v1"
+)
+
+// listFds makes the shell print its own fd numbers, one per line, to fd
+// out. ls runs as a separate process reading the shell's /proc entry; the
+// trailing "true" stops the shell from exec'ing ls in its place.
+func listFds(out int) string {
+	return "ls -1 /proc/$$/fd >&" + strconv.Itoa(out) + "; true"
+}
+
+func TestFdVariants(t *testing.T) {
+	type file struct {
+		name, content string
+		perm          os.FileMode
+	}
+	cases := []struct {
+		name    string
+		fds     []v1.FdSpec
+		script  string
+		pre     []file         // created in cwd before the run
+		outputs map[int]string // captured fd -> expected output
+		files   []file         // expected afterwards
+		errors  []string       // expected Status.Errors
+		extra   func(*testing.T, *Proc, v1.ProcStatus)
+	}{
+		{name: "null read gives EOF",
+			fds:     []v1.FdSpec{{Fd: "0", Null: &v1.NullFd{}}, {Fd: "1", Capture: memCapture()}},
+			script:  "cat; echo rc=$?",
+			outputs: map[int]string{1: "rc=0\n"}},
+		{name: "null write discards",
+			fds:     []v1.FdSpec{{Fd: "1", Capture: memCapture()}, {Fd: "3", Null: &v1.NullFd{Flags: v1.OpenWrite}}},
+			script:  "echo x >&3 && echo ok",
+			outputs: map[int]string{1: "ok\n"}},
+		{name: "null opened Read cannot be written",
+			fds:     []v1.FdSpec{{Fd: "1", Capture: memCapture()}, {Fd: "3", Null: &v1.NullFd{Flags: v1.OpenRead}}},
+			script:  "(echo x >&3) 2>/dev/null || echo failed",
+			outputs: map[int]string{1: "failed\n"}},
+		{name: "file Write with mode, relative to cwd",
+			fds:    []v1.FdSpec{{Fd: "3", File: &v1.FileFd{Path: "out.txt", Flags: v1.OpenWrite, Mode: ptr(uint32(0o600))}}},
+			script: "echo data >&3",
+			files:  []file{{"out.txt", "data\n", 0o600}}},
+		{name: "file Default on stdout truncates",
+			fds:    []v1.FdSpec{{Fd: "stdout", File: &v1.FileFd{Path: "o"}}},
+			pre:    []file{{"o", "old content that is long\n", 0o644}},
+			script: "echo new",
+			files:  []file{{"o", "new\n", 0o644}}},
+		{name: "file Append",
+			fds:    []v1.FdSpec{{Fd: "1", File: &v1.FileFd{Path: "o", Flags: v1.OpenAppend}}},
+			pre:    []file{{"o", "a\n", 0o644}},
+			script: "echo b",
+			files:  []file{{"o", "a\nb\n", 0o644}}},
+		{name: "file CreateAppend creates",
+			fds:    []v1.FdSpec{{Fd: "1", File: &v1.FileFd{Path: "o", Flags: v1.OpenCreateAppend, Mode: ptr(uint32(0o640))}}},
+			script: "echo b",
+			files:  []file{{"o", "b\n", 0o640}}},
+		{name: "file Create fails on an existing file",
+			fds:    []v1.FdSpec{{Fd: "1", File: &v1.FileFd{Path: "o", Flags: v1.OpenCreate}}},
+			pre:    []file{{"o", "keep", 0o644}},
+			script: "echo b",
+			files:  []file{{"o", "keep", 0o644}},
+			errors: []string{"failed to set up fd 1: File exists (os error 17)"}},
+		{name: "file Replace needs an existing file",
+			fds:    []v1.FdSpec{{Fd: "1", File: &v1.FileFd{Path: "missing", Flags: v1.OpenReplace}}},
+			script: "echo b",
+			errors: []string{"failed to set up fd 1: No such file or directory (os error 2)"}},
+		{name: "file Read on stdin",
+			fds:     []v1.FdSpec{{Fd: "stdin", File: &v1.FileFd{Path: "in", Flags: v1.OpenRead}}, {Fd: "1", Capture: memCapture()}},
+			pre:     []file{{"in", "input\n", 0o644}},
+			script:  "cat",
+			outputs: map[int]string{1: "input\n"}},
+		{name: "file Default on fd 4 is read-write",
+			fds:     []v1.FdSpec{{Fd: "4", File: &v1.FileFd{Path: "rw"}}, {Fd: "1", Capture: memCapture()}},
+			script:  "echo rw >&4; echo $(cat <&4)",
+			files:   []file{{"rw", "rw\n", 0o644}},
+			outputs: map[int]string{1: "\n"}},
+		{name: "dup stderr onto stdout",
+			fds:     []v1.FdSpec{{Fd: "stdout", Capture: memCapture()}, {Fd: "stderr", Dup: &v1.DupFd{Fd: 1}}},
+			script:  "echo a; echo b >&2",
+			outputs: map[int]string{1: "a\nb\n"}},
+		{name: "dup then close: order matters",
+			fds: []v1.FdSpec{{Fd: "3", Capture: memCapture()}, {Fd: "1", Dup: &v1.DupFd{Fd: 3}},
+				{Fd: "3", Close: &v1.CloseFd{}}}[0:2:2],
+			script:  "echo a",
+			outputs: map[int]string{3: "a\n"}},
+		{name: "dup of an earlier entry survives its overwrite",
+			fds: []v1.FdSpec{{Fd: "1", Capture: memCapture()}, {Fd: "5", Dup: &v1.DupFd{Fd: 1}},
+				{Fd: "2", Null: &v1.NullFd{}}},
+			script:  "echo shown >&5",
+			outputs: map[int]string{1: "shown\n"}},
+		{name: "close unopened fd is a setup error",
+			fds:    []v1.FdSpec{{Fd: "9", Close: &v1.CloseFd{}}},
+			script: "true",
+			errors: []string{"failed to set up fd 9: Bad file descriptor (os error 9)"}},
+		{name: "every failing fd is reported",
+			fds: []v1.FdSpec{{Fd: "3", File: &v1.FileFd{Path: "/nonexistent/x", Flags: v1.OpenRead}},
+				{Fd: "1", Capture: memCapture()}, {Fd: "9", Close: &v1.CloseFd{}}, {Fd: "4", Dup: &v1.DupFd{Fd: 8}}},
+			script: "true",
+			errors: []string{"failed to set up fd 3: No such file or directory (os error 2)",
+				"failed to set up fd 9: Bad file descriptor (os error 9)",
+				"failed to set up fd 4: Bad file descriptor (os error 9)"}},
+		{name: "high fds in any order",
+			fds: []v1.FdSpec{{Fd: "7", Capture: memCapture()}, {Fd: "3", Capture: memCapture()},
+				{Fd: "200", Capture: memCapture()}, {Fd: "1", Capture: memCapture()}},
+			script:  "echo seven >&7; echo three >&3; echo twohundred >&200; " + listFds(1),
+			outputs: map[int]string{7: "seven\n", 3: "three\n", 200: "twohundred\n", 1: "0\n1\n2\n200\n3\n7\n"}},
+		{name: "closed stdout stays closed",
+			fds:     []v1.FdSpec{{Fd: "stdout", Close: &v1.CloseFd{}}, {Fd: "3", Capture: memCapture()}},
+			script:  listFds(3),
+			outputs: map[int]string{3: "0\n2\n3\n"}},
+		{name: "closed stdin and stderr stay closed",
+			fds:     []v1.FdSpec{{Fd: "0", Close: &v1.CloseFd{}}, {Fd: "2", Close: &v1.CloseFd{}}, {Fd: "1", Capture: memCapture()}},
+			script:  listFds(1),
+			outputs: map[int]string{1: "1\n"}},
+		{name: "capture modes",
+			fds: []v1.FdSpec{{Fd: "1", Capture: &v1.CaptureFd{Mode: v1.CaptureTempfile}},
+				{Fd: "2", Capture: &v1.CaptureFd{Mode: v1.CaptureFile, Path: "cap.txt"}}},
+			script:  "echo to-tempfile; echo to-file >&2",
+			outputs: map[int]string{1: "to-tempfile\n", 2: "to-file\n"},
+			files:   []file{{"cap.txt", "to-file\n", 0}}},
+	}
+	modes(t, func(t *testing.T, rt *Runtime) {
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				dir := t.TempDir()
+				for _, f := range tc.pre {
+					if err := os.WriteFile(filepath.Join(dir, f.name), []byte(f.content), f.perm); err != nil {
+						t.Fatal(err)
+					}
+				}
+				fds := slices.Clone(tc.fds)
+				for i := range fds {
+					if c := fds[i].Capture; c != nil && c.Path != "" {
+						cc := *c
+						cc.Path = filepath.Join(dir, c.Path)
+						fds[i].Capture = &cc
+					}
+				}
+				p, st := run(t, rt, &v1.ProcSpec{Argv: []string{"/bin/bash", "-c", tc.script}, Cwd: dir, Fds: fds})
+				if !slices.Equal(st.Errors, tc.errors) {
+					t.Fatalf("errors %q, want %q", st.Errors, tc.errors)
+				}
+				if tc.errors == nil && exitCode(st) != 0 {
+					t.Errorf("exit code %d", exitCode(st))
+				}
+				if tc.errors != nil && st.Pid != 0 {
+					t.Errorf("forked despite setup errors: pid %d", st.Pid)
+				}
+				for fd, want := range tc.outputs {
+					if got := output(t, p, fd); got != want {
+						t.Errorf("fd %d output %q, want %q", fd, got, want)
+					}
+				}
+				for _, f := range tc.files {
+					path := filepath.Join(dir, f.name)
+					b, err := os.ReadFile(path)
+					if err != nil || string(b) != f.content {
+						t.Errorf("%s: %q, %v; want %q", f.name, b, err, f.content)
+					}
+					if fi, err := os.Stat(path); f.perm != 0 && (err != nil || fi.Mode().Perm() != f.perm) {
+						t.Errorf("%s: mode %v, want %v", f.name, fi.Mode().Perm(), f.perm)
+					}
+				}
+			})
+		}
+	})
+}
+
+// TestExactFds: a child sees exactly the listed fds (plus the agent's
+// 0-2 when unlisted), even while the agent holds other files, pipes and
+// other procs' captures.
+func TestExactFds(t *testing.T) {
+	modes(t, func(t *testing.T, rt *Runtime) {
+		// Noise: open files, a pipe, and another proc with captures.
+		for i := 0; i < 20; i++ {
+			f, err := os.Open("/etc/hostname")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+		}
+		pr, pw, _ := os.Pipe()
+		defer pr.Close()
+		defer pw.Close()
+		other, err := rt.Start(context.Background(), []Request{{ID: "other", Spec: shSpec("exec sleep 100")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { other[0].Signal(9); <-other[0].Done(); other[0].Release() }()
+
+		for _, tc := range []struct {
+			name string
+			fds  []v1.FdSpec
+			want string
+		}{
+			{"listed", []v1.FdSpec{{Fd: "0", Null: &v1.NullFd{}}, {Fd: "1", Capture: memCapture()},
+				{Fd: "2", Dup: &v1.DupFd{Fd: 1}}, {Fd: "7", Null: &v1.NullFd{}}, {Fd: "4", File: &v1.FileFd{Path: "/etc/hostname", Flags: v1.OpenRead}}},
+				"0\n1\n2\n4\n7\n"},
+			{"stdio unlisted", []v1.FdSpec{{Fd: "5", Capture: memCapture()}}, "0\n1\n2\n5\n"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				out := 1
+				if tc.fds[0].Fd == "5" {
+					out = 5
+				}
+				p, st := run(t, rt, &v1.ProcSpec{Argv: []string{"/bin/bash", "-c", listFds(out)}, Fds: tc.fds})
+				if got := output(t, p, out); got != tc.want || exitCode(st) != 0 {
+					t.Fatalf("fds %q, want %q (status %+v)", got, tc.want, st)
+				}
+			})
+		}
+	})
+}
+
+// TestCloseOtherFdsFalse re-execs the test binary with an inherited fd 3
+// (a start-up fd); inside, a Runtime passes it on only when closeOtherFds
+// is false.
+func TestCloseOtherFdsFalse(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "marker")
+	f, err := os.Create(marker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command(testExe(t))
+	cmd.Env = append(os.Environ(), helperEnv+"=inherit")
+	cmd.ExtraFiles = []*os.File{f}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	want := "keep:\n0\n1\n2\n3\n" + marker + "\nclose:\n0\n1\n2\n"
+	if string(out) != want {
+		t.Fatalf("helper output:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+// inheritHelper is the child side of TestCloseOtherFdsFalse.
+func inheritHelper() int {
+	rt, err := New(Options{})
+	if err != nil {
+		return 3
+	}
+	defer rt.Close()
+	for _, keep := range []bool{true, false} {
+		s := shSpec("ls /proc/$$/fd; readlink /proc/$$/fd/3; true")
+		s.Argv[0] = "/bin/bash"
+		s.CloseOtherFds = ptr(!keep)
+		ps, err := rt.Start(context.Background(), []Request{{ID: "x", Spec: s}})
+		if err != nil {
+			return 4
+		}
+		select {
+		case <-ps[0].Done():
+		case <-time.After(10 * time.Second):
+			return 5
+		}
+		b, _ := ps[0].Output(1)
+		label := "close:\n"
+		if keep {
+			label = "keep:\n"
+		}
+		os.Stdout.WriteString(label + string(b))
+		ps[0].Release()
+	}
+	return 0
+}

@@ -1,0 +1,436 @@
+package runtime
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	v1 "procstar.dev/procstar/api/v1"
+	"procstar.dev/procstar/internal/signals"
+	"procstar.dev/procstar/runtime/capture"
+	"procstar.dev/procstar/runtime/procfs"
+)
+
+// fdCapture is one captured fd of a proc.
+type fdCapture struct {
+	fd  int
+	cap capture.Capture
+}
+
+// Proc is one spawned (or failed) process. Its methods are safe for
+// concurrent use.
+type Proc struct {
+	// Immutable after Start returns.
+	id       string
+	spec     *v1.ProcSpec
+	pid      int // 0 if never forked
+	start    time.Time
+	cwd      string
+	env      map[string]string // recorded, masked env; nil unless RecordEnv
+	fdNames  map[int]bool      // every fd the spec lists
+	captures map[int]capture.Capture
+	exited   chan struct{}
+	done     chan struct{}
+
+	// mu guards everything below. It is held only to copy or set fields and
+	// around pidfd_send_signal/kill (non-blocking syscalls), so signals can
+	// never reach a pid the reaper has already reaped.
+	mu       sync.Mutex
+	pidfd    int // -1 once reaped
+	errors   []string
+	errBuf   []byte // undecoded error-pipe bytes
+	errPipe  bool   // an error pipe is still open
+	reaped   bool
+	exitDone bool // Exited closed
+	doneDone bool // Done closed
+	released bool
+	stop     time.Time
+	ws       unix.WaitStatus
+	rusage   *v1.Rusage
+	stat     *v1.ProcStat // zombie snapshot
+}
+
+func newProc(id string, spec *v1.ProcSpec) *Proc {
+	p := &Proc{
+		id:       id,
+		spec:     spec,
+		pidfd:    -1,
+		fdNames:  map[int]bool{},
+		captures: map[int]capture.Capture{},
+		exited:   make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	return p
+}
+
+// ID returns the proc ID.
+func (p *Proc) ID() string { return p.id }
+
+// Spec returns the spec the proc was started from. Callers must not modify
+// it.
+func (p *Proc) Spec() *v1.ProcSpec { return p.spec }
+
+// Pid returns the process ID, or 0 if the process was never forked.
+func (p *Proc) Pid() int { return p.pid }
+
+// Exited is closed once the process has been reaped (and a trampoline's
+// error pipe read to EOF), or at once if it was never forked.
+func (p *Proc) Exited() <-chan struct{} { return p.exited }
+
+// Done is closed once Exited is and every capture has been drained (or the
+// drain gave up at the DrainTimeout). Status is final from then on.
+func (p *Proc) Done() <-chan struct{} { return p.done }
+
+func (p *Proc) captureList() []fdCapture {
+	out := make([]fdCapture, 0, len(p.captures))
+	for fd, c := range p.captures {
+		out = append(out, fdCapture{fd: fd, cap: c})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].fd < out[j].fd })
+	return out
+}
+
+func (p *Proc) addError(msg string) {
+	p.mu.Lock()
+	p.errors = append(p.errors, msg)
+	p.mu.Unlock()
+}
+
+// appendErrBytes decodes error-pipe messages: a u16 little-endian length,
+// then that many bytes.
+func (p *Proc) appendErrBytes(b []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.errBuf = append(p.errBuf, b...)
+	for len(p.errBuf) >= 2 {
+		n := int(binary.LittleEndian.Uint16(p.errBuf))
+		if len(p.errBuf) < 2+n {
+			break
+		}
+		p.errors = append(p.errors, string(p.errBuf[2:2+n]))
+		p.errBuf = p.errBuf[2+n:]
+	}
+}
+
+func (p *Proc) errPipeDone() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.errBuf) > 0 {
+		p.errors = append(p.errors, "error pipe: truncated message")
+		p.errBuf = nil
+	}
+	p.errPipe = false
+}
+
+// setReaped records the reap and closes the pidfd under mu, so Signal never
+// uses a closed (or reused) pidfd.
+func (p *Proc) setReaped(stop time.Time, ws unix.WaitStatus, ru *unix.Rusage, stat *v1.ProcStat, waitErr error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reaped = true
+	p.stop = stop
+	if p.pidfd >= 0 {
+		unix.Close(p.pidfd)
+		p.pidfd = -1
+	}
+	p.stat = stat
+	if waitErr != nil {
+		p.errors = append(p.errors, "wait failed: "+osError(waitErr))
+		return
+	}
+	p.ws = ws
+	p.rusage = convertRusage(ru)
+}
+
+// detach closes the pidfd of a proc whose Runtime is closing: the proc will
+// never be reaped by it, and Signal returns ErrClosed from then on.
+func (p *Proc) detach() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pidfd >= 0 {
+		unix.Close(p.pidfd)
+		p.pidfd = -1
+	}
+}
+
+// markExited closes Exited if the proc is reaped and its error pipe is
+// done; it reports whether it did (so the caller drains exactly once).
+func (p *Proc) markExited() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.exitDone || !p.reaped || p.errPipe {
+		return false
+	}
+	p.exitDone = true
+	close(p.exited)
+	return true
+}
+
+func (p *Proc) markDone() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.doneDone {
+		p.doneDone = true
+		close(p.done)
+	}
+}
+
+// failNow ends a proc that was never forked: Exited and Done close at once.
+func (p *Proc) failNow() {
+	p.mu.Lock()
+	p.reaped = true
+	p.mu.Unlock()
+	p.markExited()
+	p.markDone()
+}
+
+func convertRusage(ru *unix.Rusage) *v1.Rusage {
+	tv := func(t unix.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)*1e-6 }
+	return &v1.Rusage{
+		Utime:   tv(ru.Utime),
+		Stime:   tv(ru.Stime),
+		Maxrss:  ru.Maxrss * 1024,
+		Minflt:  ru.Minflt,
+		Majflt:  ru.Majflt,
+		Nswap:   ru.Nswap,
+		Inblock: ru.Inblock,
+		Oublock: ru.Oublock,
+		Nvcsw:   ru.Nvcsw,
+		Nivcsw:  ru.Nivcsw,
+	}
+}
+
+// Status returns a snapshot of what has been observed. While the process
+// runs, ProcStat and ProcStatm are read fresh from /proc; once reaped,
+// ProcStat is the zombie's snapshot and ProcStatm is nil.
+func (p *Proc) Status() v1.ProcStatus {
+	p.mu.Lock()
+	st := v1.ProcStatus{
+		Errors: append([]string(nil), p.errors...),
+		Pid:    p.pid,
+		Cwd:    p.cwd,
+	}
+	reaped := p.reaped
+	if p.env != nil {
+		st.Env = make(map[string]string, len(p.env))
+		for k, v := range p.env {
+			st.Env[k] = v
+		}
+	}
+	if p.pid != 0 {
+		start := p.start.UTC()
+		st.Times = &v1.ProcTimes{Start: &start}
+		if reaped {
+			stop := p.stop.UTC()
+			st.Times.Stop = &stop
+			st.Times.Elapsed = p.stop.Sub(p.start).Seconds()
+		} else {
+			st.Times.Elapsed = time.Since(p.start).Seconds()
+		}
+	}
+	if reaped && p.rusage != nil {
+		ws := p.ws
+		raw := int(ws)
+		st.WaitStatus = &raw
+		switch {
+		case ws.Exited():
+			code := ws.ExitStatus()
+			st.ExitCode = &code
+		case ws.Signaled():
+			st.Signal = signals.Name(int(ws.Signal()))
+			st.CoreDump = ws.CoreDump()
+		}
+		ru := *p.rusage
+		st.Rusage = &ru
+	}
+	if reaped && p.stat != nil {
+		s := *p.stat
+		st.ProcStat = &s
+	}
+	p.mu.Unlock()
+
+	if p.pid != 0 && !reaped {
+		stat, errS := procfs.ReadStat(p.pid)
+		statm, errM := procfs.ReadStatm(p.pid)
+		// Use the reads only if the pid was still ours throughout: it
+		// cannot be reused before the reaper has reaped it.
+		p.mu.Lock()
+		stillOurs := !p.reaped
+		if !stillOurs && p.stat != nil {
+			s := *p.stat
+			st.ProcStat = &s
+		}
+		p.mu.Unlock()
+		if stillOurs {
+			if errS == nil {
+				st.ProcStat = stat
+			}
+			if errM == nil {
+				st.ProcStatm = statm
+			}
+		}
+	}
+	if len(p.captures) > 0 { // capture Status works after Close too
+		st.Fds = make(map[string]v1.FdStatus, len(p.captures))
+		for fd, c := range p.captures {
+			st.Fds[string(v1.FdNameOf(fd))] = c.Status()
+		}
+	}
+	return st
+}
+
+// Signal sends sig (1..64) through the pidfd. After the reap it returns
+// ErrNotRunning.
+func (p *Proc) Signal(sig int) error {
+	if !signals.Valid(sig) {
+		return fmt.Errorf("%w: %d", ErrBadSignal, sig)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reaped {
+		return ErrNotRunning
+	}
+	if p.pidfd < 0 {
+		return ErrClosed
+	}
+	err := unix.PidfdSendSignal(p.pidfd, unix.Signal(sig), nil, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return ErrNotRunning
+	}
+	if err != nil {
+		return fmt.Errorf("pidfd_send_signal: %w", err)
+	}
+	return nil
+}
+
+// SignalGroup sends sig to the proc's process group (the child is a session
+// and group leader). It works only while the leader has not been reaped, so
+// the group ID cannot have been reused; after that it returns
+// ErrNotRunning. Grandchildren that left the group are not reached.
+func (p *Proc) SignalGroup(sig int) error {
+	if !signals.Valid(sig) {
+		return fmt.Errorf("%w: %d", ErrBadSignal, sig)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reaped || p.pid <= 0 {
+		return ErrNotRunning
+	}
+	err := unix.Kill(-p.pid, unix.Signal(sig))
+	if errors.Is(err, unix.ESRCH) {
+		return ErrNotRunning
+	}
+	if err != nil {
+		return fmt.Errorf("kill: %w", err)
+	}
+	return nil
+}
+
+// capture returns the capture of fd, or a sentinel error.
+func (p *Proc) capture(fd int) (capture.Capture, error) {
+	if !p.fdNames[fd] {
+		return nil, noFd(fd)
+	}
+	c, ok := p.captures[fd]
+	if !ok {
+		return nil, ErrNotCapture
+	}
+	p.mu.Lock()
+	released := p.released
+	p.mu.Unlock()
+	if released {
+		return nil, ErrReleased
+	}
+	return c, nil
+}
+
+// Output returns the whole retained output of a captured fd.
+func (p *Proc) Output(fd int) ([]byte, error) {
+	c, err := p.capture(fd)
+	if err != nil {
+		return nil, err
+	}
+	return c.Bytes()
+}
+
+// OutputLen returns how many bytes the child has written to a captured fd.
+func (p *Proc) OutputLen(fd int) (int64, error) {
+	c, err := p.capture(fd)
+	if err != nil {
+		return 0, err
+	}
+	return c.Len(), nil
+}
+
+// maxRead bounds one ReadOutput call's allocation.
+const maxRead = 1 << 30
+
+// ReadOutput returns bytes [start, stop) of a captured fd; a nil stop means
+// the current end. stop is clamped to the length and start beyond it gives
+// an empty result; a negative start or stop, or a range over 1 GiB, is
+// ErrBadRange. Bytes a capture limit dropped give capture.ErrDropped.
+func (p *Proc) ReadOutput(fd int, start int64, stop *int64) ([]byte, error) {
+	c, err := p.capture(fd)
+	if err != nil {
+		return nil, err
+	}
+	n := c.Len()
+	end := n
+	if stop != nil {
+		if *stop < 0 {
+			return nil, fmt.Errorf("%w: stop %d", ErrBadRange, *stop)
+		}
+		end = min(*stop, n)
+	}
+	if start < 0 {
+		return nil, fmt.Errorf("%w: start %d", ErrBadRange, start)
+	}
+	if start >= end {
+		return []byte{}, nil
+	}
+	if end-start > maxRead {
+		return nil, fmt.Errorf("%w: %d bytes is more than %d", ErrBadRange, end-start, maxRead)
+	}
+	buf := make([]byte, end-start)
+	got := 0
+	for got < len(buf) {
+		m, err := c.ReadAt(buf[got:], start+int64(got))
+		got += m
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if m == 0 {
+			break
+		}
+	}
+	return buf[:got], nil
+}
+
+// Release frees the proc's captures. It is idempotent; output is
+// unreadable afterwards.
+func (p *Proc) Release() error {
+	p.mu.Lock()
+	if p.released {
+		p.mu.Unlock()
+		return nil
+	}
+	p.released = true
+	p.mu.Unlock()
+	var errs []error
+	for _, c := range p.captureList() {
+		if err := c.cap.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("fd %s: %w", strconv.Itoa(c.fd), err))
+		}
+	}
+	return errors.Join(errs...)
+}

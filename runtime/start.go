@@ -1,0 +1,612 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	v1 "procstar.dev/procstar/api/v1"
+	"procstar.dev/procstar/internal/signals"
+	"procstar.dev/procstar/runtime/capture"
+	"procstar.dev/procstar/runtime/trampoline"
+)
+
+// secretEnv are removed from every child's environment before vars apply.
+var secretEnv = []string{"PROCSTAR_AGENT_CERT", "PROCSTAR_AGENT_KEY", "PROCSTAR_AGENT_TOKEN"}
+
+// defaultPath is the search path when the child has no PATH (glibc's
+// confstr(_CS_PATH)).
+const defaultPath = "/bin:/usr/bin"
+
+// closedFd marks a closed entry of a ProcAttr.Files table.
+const closedFd = ^uintptr(0)
+
+// batchPipe is one pipe between two procs of a batch.
+type batchPipe struct{ r, w int }
+
+// Start checks the whole batch (see CheckBatch), then starts the procs one
+// after another in sorted ID order. A check failure starts nothing and is
+// returned. A failure of one proc (restricted exe, fd set-up, chdir, exec)
+// does not stop the others: that proc's Status carries the errors and it
+// has no pid, or, through the trampoline, exit code 63. The result is in
+// the order of reqs. ctx is checked once, before anything starts.
+func (r *Runtime) Start(ctx context.Context, reqs []Request) ([]*Proc, error) {
+	if err := CheckBatch(reqs); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	pipes := map[pipeKey]*batchPipe{}
+	defer func() {
+		for _, p := range pipes {
+			unix.Close(p.r)
+			unix.Close(p.w)
+		}
+	}()
+	for _, req := range reqs {
+		for _, f := range req.Spec.Fds {
+			if f.PipeWrite == nil {
+				continue
+			}
+			n, _ := f.Fd.Number()
+			var fds [2]int
+			if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
+				return nil, fmt.Errorf("creating pipe for %s fd %d: %w", req.ID, n, err)
+			}
+			pipes[pipeKey{req.ID, n}] = &batchPipe{r: fds[0], w: fds[1]}
+		}
+	}
+	agentCwd, err := unix.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("getting the agent's cwd: %w", err)
+	}
+	byID := map[string]*Proc{}
+	for _, req := range sortedReqs(reqs) {
+		byID[req.ID] = r.startOne(req, pipes, agentCwd)
+	}
+	out := make([]*Proc, len(reqs))
+	for i, req := range reqs {
+		out[i] = byID[req.ID]
+	}
+	return out, nil
+}
+
+// openFlags maps an OpenFlag to open(2) flags for child fd n.
+func openFlags(f v1.OpenFlag, n int) (int, error) {
+	switch f {
+	case "", v1.OpenDefault:
+		switch n {
+		case 0:
+			return unix.O_RDONLY, nil
+		case 1, 2:
+			return unix.O_WRONLY | unix.O_CREAT | unix.O_TRUNC, nil
+		}
+		return unix.O_RDWR | unix.O_CREAT | unix.O_TRUNC, nil
+	case v1.OpenRead:
+		return unix.O_RDONLY, nil
+	case v1.OpenWrite:
+		return unix.O_WRONLY | unix.O_CREAT | unix.O_TRUNC, nil
+	case v1.OpenCreate:
+		return unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL, nil
+	case v1.OpenReplace:
+		return unix.O_WRONLY | unix.O_TRUNC, nil
+	case v1.OpenAppend:
+		return unix.O_WRONLY | unix.O_APPEND, nil
+	case v1.OpenCreateAppend:
+		return unix.O_WRONLY | unix.O_CREAT | unix.O_APPEND, nil
+	case v1.OpenReadWrite:
+		return unix.O_RDWR | unix.O_CREAT | unix.O_TRUNC, nil
+	}
+	return 0, fmt.Errorf("unknown open flag: %q", string(f))
+}
+
+// fdOpen reports whether fd is open in the agent.
+func fdOpen(fd int) bool {
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	return err == nil
+}
+
+// agentFd is the agent fd a child fd number n refers to when the spec has
+// not (yet) set it: the agent's own 0-2, or an fd it inherited at start-up;
+// -1 for anything else, so internal fds never reach a child.
+func (r *Runtime) agentFd(n int) int {
+	if (n <= 2 || r.startupFds[n]) && fdOpen(n) {
+		return n
+	}
+	return -1
+}
+
+// fdPlan is the child's fd table as the spec builds it, in the parent.
+type fdPlan struct {
+	table   map[int]int // child fd -> parent fd, -1 closed
+	opened  []int       // parent fds to close after fork
+	errors  []string
+	maxFd   int
+	capture map[int]capture.Capture
+	keep    []*os.File // files whose raw fds are in table
+}
+
+func (pl *fdPlan) close() {
+	for _, fd := range pl.opened {
+		unix.Close(fd)
+	}
+	pl.opened = nil
+}
+
+func (r *Runtime) buildPlan(id string, spec *v1.ProcSpec, cwd string, pipes map[pipeKey]*batchPipe) *fdPlan {
+	pl := &fdPlan{table: map[int]int{}, capture: map[int]capture.Capture{}, maxFd: 2}
+	lookup := func(n int) int {
+		if v, ok := pl.table[n]; ok {
+			return v
+		}
+		return r.agentFd(n)
+	}
+	fail := func(n int, err error) {
+		pl.errors = append(pl.errors, fmt.Sprintf("failed to set up fd %d: %s", n, osError(err)))
+	}
+	for i := range spec.Fds {
+		f := &spec.Fds[i]
+		n, err := f.Fd.Number()
+		if err != nil { // CheckBatch rejects this; never trust the input
+			pl.errors = append(pl.errors, err.Error())
+			continue
+		}
+		pl.maxFd = max(pl.maxFd, n)
+		switch {
+		case f.Inherit != nil:
+			pl.table[n] = r.agentFd(n)
+		case f.Close != nil:
+			if lookup(n) < 0 {
+				fail(n, unix.EBADF)
+			}
+			pl.table[n] = -1
+		case f.Null != nil:
+			fl, err := openFlags(f.Null.Flags, n)
+			if err != nil {
+				fail(n, err)
+				continue
+			}
+			fd, err := openNoBlock("/dev/null", fl, 0)
+			if err != nil {
+				fail(n, err)
+				continue
+			}
+			pl.opened = append(pl.opened, fd)
+			pl.table[n] = fd
+		case f.File != nil:
+			fl, err := openFlags(f.File.Flags, n)
+			if err != nil {
+				fail(n, err)
+				continue
+			}
+			mode := uint32(0o666)
+			if f.File.Mode != nil {
+				mode = *f.File.Mode
+			}
+			path := f.File.Path
+			if !filepath.IsAbs(path) {
+				path = filepath.Join(cwd, path)
+			}
+			fd, err := openNoBlock(path, fl, mode)
+			if err != nil {
+				fail(n, err)
+				continue
+			}
+			pl.opened = append(pl.opened, fd)
+			pl.table[n] = fd
+		case f.Dup != nil:
+			src := lookup(f.Dup.Fd)
+			if src < 0 && f.Dup.Fd != n {
+				fail(n, unix.EBADF)
+				continue
+			}
+			pl.table[n] = src
+		case f.Capture != nil:
+			cs := *f.Capture // defaults, in case the caller skipped SetDefaults
+			if cs.Mode == "" {
+				cs.Mode = v1.CaptureTempfile
+			}
+			if cs.Encoding == "" {
+				cs.Encoding = v1.EncodingBase64
+			}
+			c, err := capture.New(&cs, capture.Options{TempDir: r.opts.TempDir})
+			if err != nil {
+				fail(n, err)
+				continue
+			}
+			cf := c.ChildFile()
+			if cf == nil {
+				c.Close()
+				fail(n, fmt.Errorf("capture has no child file"))
+				continue
+			}
+			pl.capture[n] = c
+			pl.keep = append(pl.keep, cf)
+			pl.table[n] = int(cf.Fd())
+		case f.PipeWrite != nil:
+			p := pipes[pipeKey{id, n}]
+			if p == nil {
+				fail(n, fmt.Errorf("no pipe"))
+				continue
+			}
+			pl.table[n] = p.w
+		case f.PipeRead != nil:
+			src, err := f.PipeRead.Fd.Number()
+			p := pipes[pipeKey{f.PipeRead.ProcID, src}]
+			if err != nil || p == nil {
+				fail(n, fmt.Errorf("no pipe"))
+				continue
+			}
+			pl.table[n] = p.r
+		default:
+			fail(n, fmt.Errorf("no fd variant"))
+		}
+	}
+	return pl
+}
+
+// openNoBlock opens path O_CLOEXEC|O_NONBLOCK (so a FIFO cannot block the
+// agent), then clears O_NONBLOCK for the child.
+func openNoBlock(path string, flags int, mode uint32) (int, error) {
+	var fd int
+	var err error
+	for {
+		fd, err = unix.Open(path, flags|unix.O_CLOEXEC|unix.O_NONBLOCK, mode)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return -1, err
+	}
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err == nil {
+		_, err = unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_NONBLOCK)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// buildEnv computes the child's environment (procstar §2.3), sorted by
+// name.
+func (r *Runtime) buildEnv(spec *v1.ProcSpec) []string {
+	in := spec.Env.Inherit
+	all := in == nil || (in.Names == nil && in.All)
+	if all && len(spec.Env.Vars) == 0 && r.defaultEnv != nil {
+		return r.defaultEnv // shared and never modified
+	}
+	env := map[string]string{}
+	var names map[string]bool
+	if in != nil && in.Names != nil {
+		names = make(map[string]bool, len(in.Names))
+		for _, n := range in.Names {
+			names[n] = true
+		}
+	}
+	if all || names != nil {
+		for _, kv := range r.environ {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				continue
+			}
+			if all || names[k] {
+				env[k] = v
+			}
+		}
+	}
+	for _, k := range secretEnv {
+		delete(env, k)
+	}
+	for k, v := range spec.Env.Vars {
+		if v == nil {
+			delete(env, k)
+		} else {
+			env[k] = *v
+		}
+	}
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// secretName reports whether an env var name looks secret.
+func secretName(k string) bool {
+	u := strings.ToUpper(k)
+	for _, s := range []string{"TOKEN", "SECRET", "PASSWORD", "KEY"} {
+		if strings.Contains(u, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func recordEnv(env []string) map[string]string {
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		if secretName(k) {
+			v = "***"
+		}
+		m[k] = v
+	}
+	return m
+}
+
+// lookPath finds a slash-less exe in the child's PATH, relative entries
+// against the child's cwd, as execvp would.
+func lookPath(exe string, env []string, cwd string) (string, bool) {
+	path := defaultPath
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range strings.Split(path, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		cand := filepath.Join(dir, exe)
+		if !filepath.IsAbs(cand) {
+			cand = filepath.Join(cwd, cand)
+		}
+		var st unix.Stat_t
+		if unix.Stat(cand, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+			continue
+		}
+		if unix.Access(cand, unix.X_OK) == nil {
+			return cand, true
+		}
+	}
+	return "", false
+}
+
+// checkDir reports why the child could not chdir to dir, or nil.
+func checkDir(dir string) error {
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return unix.ENOTDIR
+	}
+	return unix.Access(dir, unix.X_OK)
+}
+
+// startOne spawns one proc. It never returns nil and never panics on a
+// spec that passed CheckBatch.
+func (r *Runtime) startOne(req Request, pipes map[pipeKey]*batchPipe, agentCwd string) *Proc {
+	spec := req.Spec
+	p := newProc(req.ID, spec)
+	for _, f := range spec.Fds {
+		if n, err := f.Fd.Number(); err == nil {
+			p.fdNames[n] = true
+		}
+	}
+	log := r.log.WithValues("proc", req.ID)
+	fail := func(msgs ...string) *Proc {
+		p.errors = append(p.errors, msgs...)
+		log.V(1).Info("proc not started", "errors", p.errors)
+		p.failNow()
+		return p
+	}
+
+	cwd := agentCwd
+	if spec.Cwd != "" {
+		cwd = spec.Cwd
+		if !filepath.IsAbs(cwd) {
+			cwd = filepath.Join(agentCwd, cwd)
+		}
+	}
+	p.cwd = cwd
+	env := r.buildEnv(spec)
+	if spec.RecordEnv {
+		p.env = recordEnv(env)
+	}
+	exe := spec.Exe
+	if exe == "" && len(spec.Argv) > 0 {
+		exe = spec.Argv[0]
+	}
+	if exe == "" {
+		return fail("execve failed: : " + osError(unix.ENOENT))
+	}
+	if spec.PathSearch && !strings.Contains(exe, "/") {
+		found, ok := lookPath(exe, env, cwd)
+		if !ok {
+			if r.opts.RestrictExe != "" && exe != r.opts.RestrictExe {
+				return fail("restricted executable: " + r.opts.RestrictExe)
+			}
+			return fail("execve failed: " + exe + ": " + osError(unix.ENOENT))
+		}
+		exe = found
+	}
+	if r.opts.RestrictExe != "" && exe != r.opts.RestrictExe {
+		return fail("restricted executable: " + r.opts.RestrictExe)
+	}
+
+	if spec.Cwd != "" {
+		if err := checkDir(cwd); err != nil {
+			return fail(fmt.Sprintf("chdir failed: %s: %s", spec.Cwd, osError(err)))
+		}
+	}
+
+	pl := r.buildPlan(req.ID, spec, cwd, pipes)
+	defer goruntime.KeepAlive(pl.keep)
+	closeAll := func() {
+		pl.close()
+		for _, c := range pl.capture {
+			c.Close()
+		}
+	}
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && uint64(pl.maxFd) >= lim.Cur {
+		pl.errors = append(pl.errors, fmt.Sprintf("failed to set up fd %d: %s", pl.maxFd, osError(unix.EBADF)))
+	}
+	if len(pl.errors) > 0 {
+		closeAll()
+		return fail(pl.errors...)
+	}
+	p.captures = pl.capture
+
+	closeOther := spec.CloseOtherFds == nil || *spec.CloseOtherFds
+	size := pl.maxFd + 1
+	if !closeOther {
+		for fd := range r.startupFds {
+			size = max(size, fd+1)
+		}
+	}
+	files := make([]uintptr, size)
+	for i := range files {
+		files[i] = closedFd
+	}
+	for n := 0; n <= 2; n++ {
+		if fd := r.agentFd(n); fd >= 0 {
+			files[n] = uintptr(fd)
+		}
+	}
+	if !closeOther {
+		for fd := range r.startupFds {
+			if fdOpen(fd) {
+				files[fd] = uintptr(fd)
+			}
+		}
+	}
+	for n, fd := range pl.table {
+		if fd < 0 {
+			files[n] = closedFd
+		} else {
+			files[n] = uintptr(fd)
+		}
+	}
+
+	attr := &syscall.ProcAttr{
+		Env:   env,
+		Files: files,
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	}
+	if spec.Cwd != "" {
+		attr.Dir = cwd // else the child keeps the agent's cwd: no chdir
+	}
+	pidfd := -1
+	attr.Sys.PidFD = &pidfd
+	if spec.PdeathSignal != nil {
+		if sig, err := signals.Parse(string(*spec.PdeathSignal)); err == nil {
+			attr.Sys.Pdeathsig = syscall.Signal(sig)
+		}
+	}
+
+	argv0, argv := exe, spec.Argv
+	errR, errW := -1, -1
+	if r.trampoline || r.opts.ForceTrampoline || spec.Umask != nil {
+		umask := -1
+		if spec.Umask != nil {
+			m, err := parseUmask(*spec.Umask)
+			if err != nil {
+				closeAll()
+				return fail(err.Error())
+			}
+			umask = m
+		}
+		var ep [2]int
+		if err := unix.Pipe2(ep[:], unix.O_CLOEXEC); err != nil {
+			closeAll()
+			return fail("error pipe: " + osError(err))
+		}
+		errR, errW = ep[0], ep[1]
+		var closeStd []int
+		for n := 0; n <= 2; n++ {
+			if files[n] == closedFd {
+				closeStd = append(closeStd, n)
+			}
+		}
+		errFd := len(files)
+		attr.Files = append(files, uintptr(errW))
+		argv = trampoline.Argv(errFd, umask, closeStd, exe, spec.Argv)
+		argv0 = "/proc/self/exe"
+	}
+
+	pid, err := syscall.ForkExec(argv0, argv, attr)
+	p.start = time.Now()
+	for _, c := range pl.capture {
+		c.Started()
+	}
+	pl.close()
+	if errW >= 0 {
+		unix.Close(errW)
+	}
+	if err != nil {
+		if errR >= 0 {
+			unix.Close(errR)
+		}
+		if spec.Cwd != "" && checkDir(cwd) != nil {
+			return fail(fmt.Sprintf("chdir failed: %s: %s", spec.Cwd, osError(checkDir(cwd))))
+		}
+		return fail("execve failed: " + exe + ": " + osError(err))
+	}
+	p.pid = pid
+	if pidfd < 0 {
+		// Cannot happen on Linux >= 5.3; never leave an untracked child.
+		_ = unix.Kill(pid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(pid, &ws, 0, nil)
+		if errR >= 0 {
+			unix.Close(errR)
+		}
+		p.pid = 0
+		return fail("no pidfd for child")
+	}
+	p.pidfd = pidfd
+	if errR >= 0 {
+		p.errPipe = true
+		if err := unix.SetNonblock(errR, true); err != nil {
+			log.Error(err, "setting error pipe non-blocking")
+		}
+		if err := r.register(watchErrPipe, errR, p); err != nil {
+			unix.Close(errR)
+			p.errPipe = false
+			p.errors = append(p.errors, "error pipe: "+err.Error())
+		}
+	}
+	if err := r.register(watchPidfd, pidfd, p); err != nil {
+		// The loop will never see this child: kill and reap it here.
+		_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+		var ws unix.WaitStatus
+		var ru unix.Rusage
+		_, werr := unix.Wait4(pid, &ws, 0, &ru)
+		p.addError("cannot watch child: " + err.Error())
+		p.mu.Lock()
+		p.errPipe = false
+		p.mu.Unlock()
+		p.setReaped(time.Now(), ws, &ru, nil, werr)
+		if p.markExited() {
+			deadline := time.Now().Add(r.opts.DrainTimeout)
+			for _, c := range p.captureList() {
+				c.cap.Drain(deadline)
+			}
+		}
+		p.markDone()
+		return p
+	}
+	log.V(1).Info("started", "pid", pid)
+	return p
+}

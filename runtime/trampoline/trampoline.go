@@ -1,0 +1,164 @@
+// Package trampoline is the tiny re-exec stage the runtime uses when a child
+// needs set-up that Go's syscall.SysProcAttr cannot express: every signal
+// disposition reset to SIG_DFL, an empty signal mask, a umask, and closing
+// fds 0-2 that the Go runtime of the trampoline itself reopened on
+// /dev/null.
+//
+// The runtime execs its own binary (/proc/self/exe) with argv[0] set to
+// Arg0. The init function of this package recognises that marker and never
+// returns: it resets the process state, then execs the real program. On
+// failure it writes "execve failed: EXE: ERR" to the error pipe (a u16
+// little-endian length followed by UTF-8, as procstar's error pipe) and exits
+// with ExitCode.
+//
+// Because it runs from init, the trampoline works in any binary that links
+// package runtime, test binaries included. It must not start goroutines,
+// log, allocate resources that survive exec, or do anything other than the
+// steps above; in any process whose argv[0] is not Arg0 it does nothing.
+package trampoline
+
+import (
+	"encoding/binary"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	// Arg0 is the argv[0] marker of trampoline mode.
+	Arg0 = "procstar-trampoline"
+	// ExitCode is the exit status of a trampoline that could not exec, as
+	// procstar's forked child uses.
+	ExitCode = 63
+	// headerArgs is how many argv entries precede the target's exe.
+	headerArgs = 4
+)
+
+// Argv returns the trampoline's argument vector: the marker, the error-pipe
+// fd, the umask (negative for none), the fds among 0-2 to close before exec,
+// then the target exe and its argv.
+func Argv(errFd int, umask int, closeStd []int, exe string, argv []string) []string {
+	u := "-"
+	if umask >= 0 {
+		u = strconv.FormatInt(int64(umask), 8)
+	}
+	cs := make([]string, 0, len(closeStd))
+	for _, fd := range closeStd {
+		cs = append(cs, strconv.Itoa(fd))
+	}
+	c := strings.Join(cs, ",")
+	if c == "" {
+		c = "-"
+	}
+	out := make([]string, 0, headerArgs+2+len(argv))
+	out = append(out, Arg0, strconv.Itoa(errFd), u+":"+c, exe)
+	return append(out, argv...)
+}
+
+func init() {
+	if len(os.Args) < headerArgs || os.Args[0] != Arg0 {
+		return
+	}
+	run(os.Args, os.Environ())
+}
+
+// sigaction is the kernel's struct sigaction on Linux (not libc's).
+type sigaction struct {
+	handler  uintptr
+	flags    uint64
+	restorer uintptr
+	mask     uint64
+}
+
+// run never returns.
+func run(args, env []string) {
+	errFd, err := strconv.Atoi(args[1])
+	if err != nil || errFd < 3 {
+		os.Exit(ExitCode)
+	}
+	// Keep the error pipe out of the target even when it is one of the
+	// target's own listed fds (it never is: the runtime places it above
+	// every listed fd).
+	_, _ = unix.FcntlInt(uintptr(errFd), unix.F_SETFD, unix.FD_CLOEXEC)
+	umask, closeStd, _ := strings.Cut(args[2], ":")
+	exe := args[3]
+	argv := args[headerArgs:]
+
+	fail := func(msg string) {
+		b := make([]byte, 2, 2+len(msg))
+		if len(msg) > 0xffff {
+			msg = msg[:0xffff]
+		}
+		binary.LittleEndian.PutUint16(b, uint16(len(msg)))
+		b = append(b, msg...)
+		_, _ = unix.Write(errFd, b)
+		os.Exit(ExitCode)
+	}
+
+	if umask != "-" {
+		m, err := strconv.ParseUint(umask, 8, 32)
+		if err != nil || m > 0o777 {
+			fail("bad umask: " + umask)
+		}
+		unix.Umask(int(m))
+	}
+	// Every disposition back to SIG_DFL: the target must not inherit
+	// ignored signals (nohup's SIGHUP, a parent's SIGPIPE).
+	dfl := sigaction{}
+	for sig := 1; sig <= 64; sig++ {
+		if sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP) {
+			continue
+		}
+		_, _, _ = unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig),
+			uintptr(unsafe.Pointer(&dfl)), 0, 8, 0, 0)
+	}
+	var empty unix.Sigset_t
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &empty, nil); err != nil {
+		fail("sigprocmask failed: " + OSError(err))
+	}
+	if closeStd != "-" {
+		for _, s := range strings.Split(closeStd, ",") {
+			if fd, err := strconv.Atoi(s); err == nil && fd >= 0 && fd <= 2 {
+				_ = unix.Close(fd)
+			}
+		}
+	}
+	err = syscall.Exec(exe, argv, env)
+	fail("execve failed: " + exe + ": " + OSError(err))
+}
+
+// OSError formats err as Rust's io::Error Display does for an OS error:
+// "No such file or directory (os error 2)". Errors that are not an errno
+// are returned as err.Error().
+func OSError(err error) string {
+	var errno syscall.Errno
+	if !asErrno(err, &errno) {
+		return err.Error()
+	}
+	s := errno.Error()
+	if s != "" {
+		s = strings.ToUpper(s[:1]) + s[1:]
+	}
+	return s + " (os error " + strconv.Itoa(int(errno)) + ")"
+}
+
+// asErrno is errors.As for syscall.Errno without importing errors' reflect
+// path into the trampoline's hot start-up.
+func asErrno(err error, out *syscall.Errno) bool {
+	for err != nil {
+		if e, ok := err.(syscall.Errno); ok {
+			*out = e
+			return true
+		}
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return false
+		}
+		err = u.Unwrap()
+	}
+	return false
+}
