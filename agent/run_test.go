@@ -1,0 +1,193 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// runAgent runs the agent with cfg in the background and returns a channel
+// with its exit code.
+func runAgent(t *testing.T, cfg Config) (<-chan int, *bytes.Buffer) {
+	t.Helper()
+	var out bytes.Buffer
+	cfg.Stdout = &out
+	cfg.Stderr = &bytes.Buffer{}
+	code := make(chan int, 1)
+	go func() { code <- Run(context.Background(), cfg) }()
+	return code, &out
+}
+
+func waitCode(t *testing.T, code <-chan int) int {
+	t.Helper()
+	select {
+	case c := <-code:
+		return c
+	case <-time.After(30 * time.Second):
+		t.Fatal("agent did not finish")
+	}
+	return -1
+}
+
+func writeSpec(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "spec.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const sleepSpec = `apiVersion: procstar.dev/v1
+kind: Proc
+metadata: {name: sleeper}
+spec:
+  argv: [/bin/sleep, "600"]
+`
+
+func results(t *testing.T, out *bytes.Buffer) map[string]map[string]any {
+	t.Helper()
+	var res map[string]map[string]any
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("bad results %q: %v", out.String(), err)
+	}
+	return res
+}
+
+func TestExitModeCollectsResults(t *testing.T) {
+	spec := writeSpec(t, `apiVersion: procstar.dev/v1
+kind: Proc
+metadata: {name: one}
+spec:
+  argv: [/bin/sh, -c, "echo one; exit 3"]
+  fds: [{fd: stdout, capture: {mode: memory, encoding: utf-8}}]
+---
+apiVersion: procstar.dev/v1
+kind: Proc
+metadata: {name: two}
+spec:
+  argv: [/bin/echo, two]
+  fds: [{fd: stdout, capture: {mode: tempfile, encoding: utf-8}}]
+`)
+	code, out := runAgent(t, Config{Input: spec, Print: true})
+	if c := waitCode(t, code); c != ExitOK {
+		t.Fatalf("exit %d", c)
+	}
+	res := results(t, out)
+	if got := res["one"]["status"].(map[string]any)["exit_code"]; got != float64(3) {
+		t.Errorf("one exit_code %v", got)
+	}
+	if got := res["two"]["fds"].(map[string]any)["stdout"].(map[string]any)["text"]; got != "two\n" {
+		t.Errorf("two stdout %q", got)
+	}
+}
+
+func TestSigtermInExitModeTerminatesAndPrints(t *testing.T) {
+	sigs := make(chan os.Signal, 1)
+	code, out := runAgent(t, Config{Input: writeSpec(t, sleepSpec), Print: true, Signals: sigs})
+	sigs <- syscall.SIGTERM
+	if c := waitCode(t, code); c != ExitOK {
+		t.Fatalf("exit %d", c)
+	}
+	if sig := results(t, out)["sleeper"]["status"].(map[string]any)["signal"]; sig != "SIGTERM" {
+		t.Fatalf("signal %v", sig)
+	}
+}
+
+func TestSigtermEscalatesToKill(t *testing.T) {
+	// The proc ignores SIGTERM, so the agent must SIGKILL it after the
+	// grace period. It touches a file once its trap is in place.
+	ready := filepath.Join(t.TempDir(), "ready")
+	spec := writeSpec(t, `apiVersion: procstar.dev/v1
+kind: Proc
+metadata: {name: stubborn}
+spec:
+  argv: [/bin/sh, -c, "trap '' TERM; touch `+ready+`; while :; do sleep 0.05; done"]
+`)
+	sigs := make(chan os.Signal, 1)
+	code, out := runAgent(t, Config{Input: spec, Print: true, Signals: sigs, TermGrace: 300 * time.Millisecond, DeleteGrace: 100 * time.Millisecond})
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the proc never became ready")
+		}
+	}
+	sigs <- syscall.SIGTERM
+	if c := waitCode(t, code); c != ExitOK {
+		t.Fatalf("exit %d", c)
+	}
+	if sig := results(t, out)["stubborn"]["status"].(map[string]any)["signal"]; sig != "SIGKILL" {
+		t.Fatalf("signal %v, want SIGKILL", sig)
+	}
+}
+
+func TestSigquitKillsAtOnce(t *testing.T) {
+	sigs := make(chan os.Signal, 1)
+	code, out := runAgent(t, Config{Input: writeSpec(t, sleepSpec), Print: true, Signals: sigs})
+	sigs <- syscall.SIGQUIT
+	if c := waitCode(t, code); c != ExitOK {
+		t.Fatalf("exit %d", c)
+	}
+	if sig := results(t, out)["sleeper"]["status"].(map[string]any)["signal"]; sig != "SIGKILL" {
+		t.Fatalf("signal %v", sig)
+	}
+}
+
+func TestWaitModeExitsAtOnceWhenEmpty(t *testing.T) {
+	code, _ := runAgent(t, Config{Wait: true})
+	if c := waitCode(t, code); c != ExitOK {
+		t.Fatalf("exit %d", c)
+	}
+}
+
+// TestWaitModeSignalsStayInForce checks the fixed procstar behaviour: after
+// SIGUSR1 (idling, which cannot finish while a proc is undeleted), a
+// SIGTERM is still handled and ends the agent.
+func TestWaitModeSignalsStayInForce(t *testing.T) {
+	sigs := make(chan os.Signal, 2)
+	code, _ := runAgent(t, Config{Input: writeSpec(t, sleepSpec), Wait: true, Signals: sigs, DeleteGrace: 50 * time.Millisecond})
+	sigs <- syscall.SIGUSR1
+	sigs <- syscall.SIGTERM
+	if c := waitCode(t, code); c != ExitOK {
+		t.Fatalf("exit %d", c)
+	}
+}
+
+func TestNoModeIsDataError(t *testing.T) {
+	var stderr bytes.Buffer
+	c := Run(context.Background(), Config{Stderr: &stderr})
+	if c != ExitDataErr || !strings.Contains(stderr.String(), "Specify at least one of") {
+		t.Fatalf("exit %d, stderr %q", c, stderr.String())
+	}
+}
+
+func TestDecodeSpecsBothForms(t *testing.T) {
+	procs, err := DecodeSpecs([]byte(`{"specs": {"b": {"argv": ["/bin/true"]}, "a": {"argv": ["/bin/true"]}}}`))
+	if err != nil || len(procs) != 2 || procs[0].Metadata.Name != "a" {
+		t.Fatalf("procstar JSON: %v, %+v", err, procs)
+	}
+	procs, err = DecodeSpecs([]byte(sleepSpec))
+	if err != nil || len(procs) != 1 || procs[0].Metadata.Name != "sleeper" {
+		t.Fatalf("YAML: %v, %+v", err, procs)
+	}
+	if _, err := DecodeSpecs([]byte(`{"specs": {"x": {"argv": []}}}`)); err == nil {
+		t.Fatal("empty argv with no exe accepted")
+	}
+	if _, err := DecodeSpecs([]byte("apiVersion: procstar.dev/v1\nkind: Proc\nmetadata: {name: x}\nspec: {argv: [/bin/true]}\n---\napiVersion: procstar.dev/v1\nkind: Proc\nmetadata: {name: x}\nspec: {argv: [/bin/true]}\n")); err == nil {
+		t.Fatal("duplicate names accepted")
+	}
+}

@@ -1,0 +1,271 @@
+// Package e2e_test runs the built procstar binary end to end: one-shot
+// mode, exit codes, result JSON and shutdown signals.
+package e2e_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var procstarBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "procstar-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	procstarBin = filepath.Join(dir, "procstar")
+	build := exec.Command("go", "build", "-race", "-o", procstarBin, "procstar.dev/procstar/cmd/procstar")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		panic("go build: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type runResult struct {
+	code           int
+	stdout, stderr string
+}
+
+// procstar runs the binary with args and stdin, bounded in time.
+func procstar(t *testing.T, stdin string, args ...string) runResult {
+	t.Helper()
+	cmd := exec.Command(procstarBin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return runResult{code, out.String(), errb.String()}
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("procstar %v did not finish; stderr: %s", args, errb.String())
+	}
+	return runResult{}
+}
+
+func decodeResults(t *testing.T, s string) map[string]map[string]any {
+	t.Helper()
+	var res map[string]map[string]any
+	if err := json.Unmarshal([]byte(s), &res); err != nil {
+		t.Fatalf("results are not JSON: %v\n%s", err, s)
+	}
+	return res
+}
+
+func TestHelloSample(t *testing.T) {
+	r := procstar(t, "", "--log-level", "info", "--print", "../../config/samples/hello.yaml")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr: %s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "started processes from specs") {
+		t.Errorf("stderr lacks the start line: %s", r.stderr)
+	}
+	if !strings.HasSuffix(r.stdout, "}\n") {
+		t.Errorf("--print output should end with a newline: %q", r.stdout)
+	}
+	res := decodeResults(t, r.stdout)
+	hello, ok := res["hello"]
+	if !ok {
+		t.Fatalf("no result for hello: %v", res)
+	}
+	if hello["state"] != "terminated" {
+		t.Errorf("state = %v", hello["state"])
+	}
+	status := hello["status"].(map[string]any)
+	if status["exit_code"] != float64(0) {
+		t.Errorf("exit_code = %v", status["exit_code"])
+	}
+	stdout := hello["fds"].(map[string]any)["stdout"].(map[string]any)
+	if stdout["type"] != "text" || !strings.Contains(stdout["text"].(string), "hello") {
+		t.Errorf("stdout = %v", stdout)
+	}
+}
+
+func TestProcstarJSONFromStdinAndOutputFile(t *testing.T) {
+	spec := `{"specs": {
+	  "a": {"argv": ["/bin/sh", "-c", "printf 'out\\200x'; exit 42"],
+	        "fds": [["stdout", {"capture": {"mode": "memory", "encoding": "utf-8"}}]]},
+	  "b": {"argv": ["/bin/sh", "-c", "kill -TERM $$"],
+	        "fds": [["stdout", {"capture": {}}]]}
+	}}`
+	out := filepath.Join(t.TempDir(), "results.json")
+	r := procstar(t, spec, "--output", out, "-")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr: %s", r.code, r.stderr)
+	}
+	if r.stdout != "" {
+		t.Errorf("--output alone should print nothing, got %q", r.stdout)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.HasSuffix(data, []byte("\n")) {
+		t.Error("--output file should have no trailing newline")
+	}
+	res := decodeResults(t, string(data))
+	a := res["a"]
+	if got := a["status"].(map[string]any)["exit_code"]; got != float64(42) {
+		t.Errorf("a exit_code = %v", got)
+	}
+	if got := a["fds"].(map[string]any)["stdout"].(map[string]any)["text"]; got != "out\ufffdx" {
+		t.Errorf("a stdout text = %q", got)
+	}
+	b := res["b"]["status"].(map[string]any)
+	if b["signal"] != "SIGTERM" || b["signum"] != float64(15) || b["exit_code"] != nil {
+		t.Errorf("b status = %v", b)
+	}
+	if d := res["b"]["fds"].(map[string]any)["stdout"].(map[string]any); d["type"] != "data" || d["encoding"] != "base64" {
+		t.Errorf("b stdout = %v", d)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", "apiVersion: procstar.dev/v1\nkind: Proc\nmetadata: {name: t}\nspec: {argv: [/bin/true]}\n")
+	cases := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"no mode", []string{good}, 65, "Specify at least one of"},
+		{"missing file", []string{"--print", filepath.Join(dir, "nope.yaml")}, 2, "failed to load"},
+		{"unknown field", []string{"--print", write("unknown.yaml", "apiVersion: procstar.dev/v1\nkind: Proc\nmetadata: {name: t}\nspec: {argv: [/bin/true], bogus: 1}\n")}, 2, "bogus"},
+		{"empty argv no exe", []string{"--print", write("empty.json", `{"specs": {"x": {"argv": []}}}`)}, 2, "argv"},
+		{"NUL in argv", []string{"--print", write("nul.json", `{"specs": {"x": {"argv": ["/bin/echo", "a\u0000b"]}}}`)}, 2, "argv"},
+		{"NUL in env", []string{"--print", write("nulenv.json", `{"specs": {"x": {"argv": ["/bin/true"], "env": {"vars": {"A": "x\u0000y"}}}}}`)}, 2, "env"},
+		{"huge fd", []string{"--print", write("hugefd.json", `{"specs": {"x": {"argv": ["/bin/true"], "fds": [["99999999999999999999", "close"]]}}}`)}, 2, "fd"},
+		{"huge mode", []string{"--print", write("hugemode.json", `{"specs": {"x": {"argv": ["/bin/true"], "fds": [["stdout", {"file": {"path": "/dev/null", "mode": 1e30}}]]}}}`)}, 2, "mode"},
+		{"bad log level", []string{"--log-level", "loud", "--print", good}, 2, "log-level"},
+		{"unknown flag", []string{"--frobnicate", good}, 2, "frobnicate"},
+		{"unwritable output", []string{"--output", filepath.Join(dir, "no/such/dir/out.json"), good}, 72, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := procstar(t, "", c.args...)
+			if r.code != c.code {
+				t.Fatalf("exit %d, want %d; stderr: %s", r.code, c.code, r.stderr)
+			}
+			if !strings.Contains(r.stderr, c.stderr) {
+				t.Errorf("stderr %q lacks %q", r.stderr, c.stderr)
+			}
+			if strings.Contains(r.stderr, "goroutine ") || strings.Contains(r.stderr, "panic") {
+				t.Errorf("stderr shows a crash: %s", r.stderr)
+			}
+		})
+	}
+}
+
+func TestNoSpecsPrintsEmptyObject(t *testing.T) {
+	r := procstar(t, "", "--print")
+	if r.code != 0 || r.stdout != "{}\n" {
+		t.Fatalf("exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestRestrictExe(t *testing.T) {
+	spec := `{"specs": {"x": {"argv": ["/bin/echo", "hi"]}}}`
+	r := procstar(t, spec, "--restrict-exe", "/bin/true", "--print", "-")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr: %s", r.code, r.stderr)
+	}
+	x := decodeResults(t, r.stdout)["x"]
+	errs, _ := x["errors"].([]any)
+	if x["state"] != "error" || len(errs) != 1 || errs[0] != "restricted executable: /bin/true" {
+		t.Fatalf("result = %v", x)
+	}
+}
+
+// TestSigtermStopsProcs checks §7.2: SIGTERM ends running procs, and in
+// --exit mode their results are still printed and procstar exits 0.
+func TestSigtermStopsProcs(t *testing.T) {
+	spec := `{"specs": {"s": {"argv": ["/bin/sleep", "600"]}}}`
+	cmd := exec.Command(procstarBin, "--log-level", "info", "--print", "-")
+	cmd.Stdin = strings.NewReader(spec)
+	var out bytes.Buffer
+	var errb syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(errb.String(), "started processes from specs") {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-done
+			t.Fatalf("never started; stderr: %s", errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("procstar: %v; stderr: %s", err, errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("SIGTERM did not end procstar; stderr: %s", errb.String())
+	}
+	s := decodeResults(t, out.String())["s"]
+	if sig := s["status"].(map[string]any)["signal"]; sig != "SIGTERM" {
+		t.Fatalf("signal = %v", sig)
+	}
+}
+
+// syncBuffer is a bytes.Buffer that a test may read while a process writes.
+type syncBuffer struct {
+	mu  sync.Mutex // guards buf
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
