@@ -42,7 +42,7 @@ func (l *ProcList) SetDefaults() {
 // SetDefaults fills in procstar's documented defaults: env.inherit true;
 // for captures mode tempfile, encoding base64 and attached true; flags
 // Default for null and file fds; file mode 0666; closeOtherFds true; for a
-// timeout signal SIGTERM and a 30 s grace period; placement group
+// timeout signal SIGTERM and a 30 s grace period; restartPolicy Never; placement group
 // "default". It is idempotent and never changes a value that is set.
 func (s *ProcSpec) SetDefaults() {
 	if s.Env.Inherit == nil {
@@ -61,6 +61,9 @@ func (s *ProcSpec) SetDefaults() {
 		if t.GracePeriodSeconds == nil {
 			t.GracePeriodSeconds = ptrTo(DefaultGracePeriodSeconds)
 		}
+	}
+	if s.RestartPolicy == "" {
+		s.RestartPolicy = RestartNever
 	}
 	if pl := s.Placement; pl != nil && pl.Group == "" {
 		pl.Group = DefaultPlacementGroup

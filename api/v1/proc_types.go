@@ -79,10 +79,30 @@ type ProcSpec struct {
 	// timeout ends the proc after a while.
 	// +optional
 	Timeout *Timeout `json:"timeout,omitempty"`
+	// restartPolicy says whether the proc is started again after it ends:
+	// Never (the default), OnFailure (after anything but exit code 0) or
+	// Always. Restarts back off exponentially. A proc with pipeRead or
+	// pipeWrite fds must use Never, since its batch cannot be restarted
+	// piecemeal.
+	// +optional
+	RestartPolicy RestartPolicy `json:"restartPolicy,omitempty"`
 	// placement chooses an agent. It is used by the control plane only.
 	// +optional
 	Placement *Placement `json:"placement,omitempty"`
 }
+
+// RestartPolicy says when a proc that has ended is started again.
+type RestartPolicy string
+
+// Restart policies.
+const (
+	// RestartNever never restarts the proc. It is the default.
+	RestartNever RestartPolicy = "Never"
+	// RestartOnFailure restarts the proc unless it exited with code 0.
+	RestartOnFailure RestartPolicy = "OnFailure"
+	// RestartAlways restarts the proc whenever it ends.
+	RestartAlways RestartPolicy = "Always"
+)
 
 // Signal is a signal given by name ("SIGTERM", "TERM", "SIGRTMIN+1") or by
 // number. In YAML and JSON it may be a string or an integer.

@@ -240,6 +240,18 @@ func (s *ProcSpec) ValidateFields(path string) ErrorList {
 			errs.add(child(tp, "gracePeriodSeconds"), "must be a finite number, 0 or more")
 		}
 	}
+	switch s.RestartPolicy {
+	case "", RestartNever:
+	case RestartOnFailure, RestartAlways:
+		for i := range s.Fds {
+			if s.Fds[i].PipeRead != nil || s.Fds[i].PipeWrite != nil {
+				errs.add(child(path, "restartPolicy"), "must be Never for a proc with pipe fds (%s is a pipe), since a batch cannot be restarted piecemeal", s.Fds[i].Fd)
+				break
+			}
+		}
+	default:
+		errs.add(child(path, "restartPolicy"), "must be Never, OnFailure or Always, not %q", s.RestartPolicy)
+	}
 	if pl := s.Placement; pl != nil {
 		pp := child(path, "placement")
 		errs.noNUL(child(pp, "group"), pl.Group)
