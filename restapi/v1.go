@@ -1,0 +1,397 @@
+package restapi
+
+// This file serves the Kubernetes-style routes under
+// /apis/procstar.dev/v1/procs.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+
+	v1 "procstar.dev/procstar/api/v1"
+	"procstar.dev/procstar/internal/signals"
+)
+
+// applyHeader carries an apply's result: created, unchanged or configured.
+const applyHeader = "X-Procstar-Apply"
+
+// serveV1 routes /apis/….
+func (h *handler) serveV1(q *request) {
+	s := q.segs
+	if len(s) < len(v1Prefix) || !slices.Equal(s[:len(v1Prefix)], v1Prefix) {
+		q.fail(fmt.Errorf("%w: %s (the API lives under /apis/%s/%s/procs)", errNoRoute, q.r.URL.Path, v1.Group, v1.Version))
+		return
+	}
+	rest := s[len(v1Prefix):]
+	if len(rest) > 0 && rest[0] == "" && len(rest) == 1 {
+		rest = nil // a trailing slash on the collection
+	}
+	for _, seg := range rest {
+		if seg == "" {
+			q.fail(fmt.Errorf("%w: %s", errNoRoute, q.r.URL.Path))
+			return
+		}
+	}
+	switch {
+	case len(rest) == 0:
+		if !q.methods(http.MethodGet, http.MethodPost) {
+			return
+		}
+		if q.r.Method == http.MethodPost {
+			h.v1Create(q)
+		} else {
+			h.v1List(q)
+		}
+	case len(rest) == 1:
+		if !q.methods(http.MethodGet, http.MethodPut, http.MethodDelete) {
+			return
+		}
+		switch q.r.Method {
+		case http.MethodPut:
+			h.v1Apply(q, rest[0])
+		case http.MethodDelete:
+			h.v1Delete(q, rest[0])
+		default:
+			h.v1Get(q, rest[0])
+		}
+	case len(rest) == 2 && rest[1] == "signal":
+		if q.methods(http.MethodPost) {
+			h.v1Signal(q, rest[0])
+		}
+	case len(rest) == 2 && rest[1] == "log":
+		if q.methods(http.MethodGet) {
+			h.v1Log(q, rest[0])
+		}
+	default:
+		q.fail(fmt.Errorf("%w: %s", errNoRoute, q.r.URL.Path))
+	}
+}
+
+// query returns the URL's query, or fails the request.
+func (q *request) query() (url.Values, bool) {
+	v, err := url.ParseQuery(q.r.URL.RawQuery)
+	if err != nil {
+		q.fail(badRequest("bad query string: %v", err))
+		return nil, false
+	}
+	return v, true
+}
+
+// boolParam reads an optional boolean query parameter.
+func boolParam(v url.Values, name string) (bool, error) {
+	s := v.Get(name)
+	if s == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, badRequest("query parameter %s=%q: want true or false", name, s)
+	}
+	return b, nil
+}
+
+// int64Param reads an optional non-negative integer query parameter.
+func int64Param(v url.Values, name string) (*int64, error) {
+	if !v.Has(name) {
+		return nil, nil
+	}
+	s := v.Get(name)
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return nil, badRequest("query parameter %s=%q: want a whole number of 0 or more", name, s)
+	}
+	return &n, nil
+}
+
+// selectorParam parses labelSelector.
+func selectorParam(v url.Values) (v1.Selector, error) {
+	sel, err := v1.ParseSelector(v.Get("labelSelector"))
+	if err != nil {
+		return nil, err
+	}
+	return sel, nil
+}
+
+// GET /apis/procstar.dev/v1/procs[?labelSelector=][&watch=true&resourceVersion=]
+func (h *handler) v1List(q *request) {
+	v, ok := q.query()
+	if !ok {
+		return
+	}
+	sel, err := selectorParam(v)
+	if err != nil {
+		q.fail(err)
+		return
+	}
+	watch, err := boolParam(v, "watch")
+	if err != nil {
+		q.fail(err)
+		return
+	}
+	if watch {
+		h.v1Watch(q, sel, v.Get("resourceVersion"))
+		return
+	}
+	list, err := h.b.List(q.r.Context(), sel)
+	if err != nil {
+		q.fail(err)
+		return
+	}
+	list.APIVersion, list.Kind = v1.APIVersion, v1.KindProcList
+	if list.Items == nil {
+		list.Items = []v1.Proc{}
+	}
+	writeJSON(q.w, http.StatusOK, list)
+}
+
+// v1Watch streams watch events as newline-delimited JSON, one flush per
+// event, until the client goes or the backend closes the channel.
+func (h *handler) v1Watch(q *request, sel v1.Selector, rv string) {
+	ctx := q.r.Context()
+	events, err := h.b.Watch(ctx, sel, rv)
+	if err != nil {
+		q.fail(err)
+		return
+	}
+	rc := http.NewResponseController(q.w)
+	q.w.Header().Set("Content-Type", "application/json")
+	q.w.Header().Set("Cache-Control", "no-store")
+	q.w.WriteHeader(http.StatusOK)
+	_ = rc.Flush()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			buf.Reset()
+			if err := enc.Encode(ev); err != nil {
+				h.log.Error(err, "encoding watch event failed", "proc", ev.Object.Metadata.Name)
+				return
+			}
+			if _, err := q.w.Write(buf.Bytes()); err != nil {
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// readV1Body reads the body of a create or apply and decodes exactly one
+// Proc from JSON or YAML.
+func readV1Body(q *request) (v1.Proc, error) {
+	if ct := q.r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		switch {
+		case err != nil:
+			return v1.Proc{}, fmt.Errorf("%w: Content-Type %q does not parse", errMediaType, ct)
+		case mt == "application/json", mt == "application/yaml", mt == "application/x-yaml",
+			mt == "text/yaml", mt == "text/x-yaml":
+		default:
+			return v1.Proc{}, fmt.Errorf("%w: Content-Type %q; send application/json or application/yaml", errMediaType, mt)
+		}
+	}
+	body, err := io.ReadAll(q.r.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return v1.Proc{}, fmt.Errorf("request body is larger than %d bytes: %w", tooLarge.Limit, err)
+		}
+		return v1.Proc{}, badRequest("reading body: %v", err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return v1.Proc{}, badRequest("empty body: send one Proc as JSON or YAML")
+	}
+	procs, err := v1.Decode(body)
+	if err != nil {
+		return v1.Proc{}, err
+	}
+	if len(procs) != 1 {
+		return v1.Proc{}, badRequest("body holds %d procs; send exactly one", len(procs))
+	}
+	return procs[0], nil
+}
+
+// prepare fills defaults and validates.
+func prepare(p *v1.Proc) error {
+	p.SetDefaults()
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("proc %q is invalid: %w", p.Metadata.Name, err)
+	}
+	return nil
+}
+
+// POST /apis/procstar.dev/v1/procs
+func (h *handler) v1Create(q *request) {
+	p, err := readV1Body(q)
+	if err == nil {
+		err = prepare(&p)
+	}
+	if err != nil {
+		q.fail(err)
+		return
+	}
+	created, err := h.b.Create(q.r.Context(), []v1.Proc{p})
+	if err != nil {
+		q.fail(err)
+		return
+	}
+	if len(created) == 1 {
+		p = created[0]
+	}
+	writeJSON(q.w, http.StatusCreated, p)
+}
+
+// GET /apis/procstar.dev/v1/procs/{name}
+func (h *handler) v1Get(q *request, name string) {
+	p, err := h.b.Get(q.r.Context(), name)
+	if err != nil {
+		q.fail(err)
+		return
+	}
+	writeJSON(q.w, http.StatusOK, p)
+}
+
+// PUT /apis/procstar.dev/v1/procs/{name}[?force=true]
+func (h *handler) v1Apply(q *request, name string) {
+	v, ok := q.query()
+	if !ok {
+		return
+	}
+	force, err := boolParam(v, "force")
+	if err != nil {
+		q.fail(err)
+		return
+	}
+	p, err := readV1Body(q)
+	if err != nil {
+		q.fail(err)
+		return
+	}
+	switch p.Metadata.Name {
+	case "":
+		p.Metadata.Name = name
+	case name:
+	default:
+		q.fail(badRequest("metadata.name %q does not match the name %q in the URL", p.Metadata.Name, name))
+		return
+	}
+	if err := prepare(&p); err != nil {
+		q.fail(err)
+		return
+	}
+	out, res, err := h.b.Apply(q.r.Context(), p, force)
+	if err != nil {
+		q.fail(err)
+		return
+	}
+	q.w.Header().Set(applyHeader, string(res))
+	code := http.StatusOK
+	if res == v1.ApplyCreated {
+		code = http.StatusCreated
+	}
+	writeJSON(q.w, code, out)
+}
+
+// DELETE /apis/procstar.dev/v1/procs/{name}[?gracePeriodSeconds=N][&force=true]
+func (h *handler) v1Delete(q *request, name string) {
+	v, ok := q.query()
+	if !ok {
+		return
+	}
+	var opts v1.DeleteOptions
+	var err error
+	if opts.Force, err = boolParam(v, "force"); err != nil {
+		q.fail(err)
+		return
+	}
+	if v.Has("gracePeriodSeconds") {
+		s := v.Get("gracePeriodSeconds")
+		g, err := strconv.ParseFloat(s, 64)
+		if err != nil || g < 0 || math.IsNaN(g) || math.IsInf(g, 0) {
+			q.fail(badRequest("query parameter gracePeriodSeconds=%q: want a number of seconds, 0 or more", s))
+			return
+		}
+		opts.GracePeriodSeconds = &g
+	}
+	p, err := h.b.Delete(q.r.Context(), name, opts)
+	if err != nil {
+		q.fail(err)
+		return
+	}
+	writeJSON(q.w, http.StatusOK, p)
+}
+
+// signalRequest is the body of POST …/{name}/signal.
+type signalRequest struct {
+	// signal is a name ("SIGTERM", "TERM") or a number.
+	Signal *v1.Signal `json:"signal"`
+	// group sends the signal to the proc's process group.
+	Group bool `json:"group"`
+}
+
+// POST /apis/procstar.dev/v1/procs/{name}/signal
+func (h *handler) v1Signal(q *request, name string) {
+	body, err := io.ReadAll(q.r.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			q.fail(err)
+		} else {
+			q.fail(badRequest("reading body: %v", err))
+		}
+		return
+	}
+	if ct := q.r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
+		q.fail(fmt.Errorf("%w: Content-Type %q; send application/json", errMediaType, ct))
+		return
+	}
+	var req signalRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		q.fail(badRequest(`bad signal request: %v; send {"signal": "SIGTERM", "group": false}`, err))
+		return
+	}
+	if dec.More() {
+		q.fail(badRequest("bad signal request: data after the JSON object"))
+		return
+	}
+	if req.Signal == nil {
+		q.fail(badRequest(`bad signal request: "signal" is required, e.g. {"signal": "SIGTERM"}`))
+		return
+	}
+	sig, err := req.Signal.Number()
+	if err != nil {
+		q.fail(badRequest("bad signal %q: %v", string(*req.Signal), err))
+		return
+	}
+	if err := h.b.Signal(q.r.Context(), name, sig, req.Group); err != nil {
+		q.fail(err)
+		return
+	}
+	target := "proc"
+	if req.Group {
+		target = "process group of proc"
+	}
+	writeJSON(q.w, http.StatusOK, v1.Status{
+		TypeMeta: v1.TypeMeta{Kind: "Status", APIVersion: "v1"},
+		Status:   "Success",
+		Message:  fmt.Sprintf("sent %s to %s %s", signals.Name(sig), target, name),
+		Code:     http.StatusOK,
+	})
+}
