@@ -1,0 +1,595 @@
+package client_test
+
+import (
+	"context"
+	"encoding/pem"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	v1 "procstar.dev/procstar/api/v1"
+	"procstar.dev/procstar/client"
+	"procstar.dev/procstar/client/clienttest"
+	"procstar.dev/procstar/internal/errdefs"
+)
+
+func proc(name string, labels map[string]string, argv ...string) *v1.Proc {
+	return &v1.Proc{
+		TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindProc},
+		Metadata: v1.ObjectMeta{Name: name, Labels: labels},
+		Spec:     v1.ProcSpec{Argv: argv},
+	}
+}
+
+func newClient(t *testing.T, s *clienttest.Server) *client.Client {
+	t.Helper()
+	c, err := client.New(client.Config{Server: s.URL, Token: s.Token, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func TestNewConfig(t *testing.T) {
+	for _, tc := range []struct {
+		server string
+		ok     bool
+	}{
+		{"http://127.0.0.1:3000", true},
+		{"https://example.com", true},
+		{"unix:/run/procstar.sock", true},
+		{"unix:", false},
+		{"", false},
+		{"ftp://x", false},
+		{"127.0.0.1:3000", false},
+		{"http://", false},
+	} {
+		_, err := client.New(client.Config{Server: tc.server})
+		if (err == nil) != tc.ok {
+			t.Errorf("New(%q) = %v, want ok %v", tc.server, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, client.ErrBadConfig) {
+			t.Errorf("New(%q) error %v does not match ErrBadConfig", tc.server, err)
+		}
+	}
+	if _, err := client.New(client.Config{Server: "https://x", CAFile: "/nonexistent"}); !errors.Is(err, client.ErrBadConfig) {
+		t.Errorf("missing CA file: %v", err)
+	}
+}
+
+func TestCRUD(t *testing.T) {
+	s := clienttest.New()
+	defer s.Close()
+	c := newClient(t, s)
+
+	p, err := c.Create(ctx(t), proc("a", map[string]string{"team": "x"}, "/bin/true"))
+	if err != nil || p.Metadata.Name != "a" || p.Metadata.CreationTimestamp == nil {
+		t.Fatalf("Create = %+v, %v", p, err)
+	}
+	if _, err := c.Create(ctx(t), proc("a", nil, "/bin/true")); !errors.Is(err, errdefs.ErrAlreadyExists) {
+		t.Fatalf("second Create: %v, want AlreadyExists", err)
+	}
+	var ae *client.APIError
+	if _, err := c.Create(ctx(t), proc("a", nil, "/bin/true")); !errors.As(err, &ae) || ae.Code != 409 || ae.Reason != v1.StatusReasonAlreadyExists || ae.Message != `proc "a" already exists` {
+		t.Fatalf("APIError = %+v", ae)
+	}
+
+	for _, tc := range []struct {
+		p     *v1.Proc
+		force bool
+		want  v1.ApplyResult
+		class error
+	}{
+		{proc("b", nil, "/bin/true"), false, v1.ApplyCreated, nil},
+		{proc("b", nil, "/bin/true"), false, v1.ApplyUnchanged, nil},
+		{proc("b", nil, "/bin/false"), false, "", errdefs.ErrConflict},
+		{proc("b", nil, "/bin/false"), true, v1.ApplyConfigured, nil},
+		{proc("bad/name", nil, "/bin/true"), false, "", errdefs.ErrInvalidArgument},
+		{proc("c", nil), false, "", errdefs.ErrInvalidArgument}, // no argv: 422
+	} {
+		_, res, err := c.Apply(ctx(t), tc.p, tc.force)
+		if tc.class != nil {
+			if !errors.Is(err, tc.class) {
+				t.Errorf("Apply(%s, %v) err = %v, want %v", tc.p.Metadata.Name, tc.p.Spec.Argv, err, tc.class)
+			}
+			continue
+		}
+		if err != nil || res != tc.want {
+			t.Errorf("Apply(%s, %v, force %v) = %q, %v; want %q", tc.p.Metadata.Name, tc.p.Spec.Argv, tc.force, res, err, tc.want)
+		}
+	}
+
+	got, err := c.Get(ctx(t), "a")
+	if err != nil || got.Spec.Argv[0] != "/bin/true" {
+		t.Fatalf("Get = %+v, %v", got, err)
+	}
+	if _, err := c.Get(ctx(t), "nope"); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Fatalf("Get(nope) = %v", err)
+	}
+
+	l, err := c.List(ctx(t), "")
+	if err != nil || len(l.Items) != 2 || l.Metadata.ResourceVersion == "" {
+		t.Fatalf("List = %+v, %v", l, err)
+	}
+	l, err = c.List(ctx(t), "team=x")
+	if err != nil || len(l.Items) != 1 || l.Items[0].Metadata.Name != "a" {
+		t.Fatalf("List(team=x) = %+v, %v", l, err)
+	}
+	if _, err := c.List(ctx(t), "team in ("); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("List(bad selector) = %v", err)
+	}
+
+	grace := 2.5
+	d, err := c.Delete(ctx(t), "a", v1.DeleteOptions{GracePeriodSeconds: &grace, Force: true})
+	if err != nil || d.Metadata.DeletionTimestamp == nil {
+		t.Fatalf("Delete = %+v, %v", d, err)
+	}
+	if dc := s.Deletes(); len(dc) != 1 || dc[0].GracePeriodSeconds != "2.5" || !dc[0].Force {
+		t.Fatalf("server saw %+v", dc)
+	}
+	if _, err := c.Delete(ctx(t), "a", v1.DeleteOptions{}); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Fatalf("Delete again = %v", err)
+	}
+}
+
+func TestSignal(t *testing.T) {
+	s := clienttest.New()
+	defer s.Close()
+	c := newClient(t, s)
+	s.Put(proc("a", nil, "/bin/sleep", "9"))
+	for _, tc := range []struct {
+		sig   string
+		group bool
+		want  string
+		class error
+	}{
+		{"TERM", false, "SIGTERM", nil},
+		{"9", true, "SIGKILL", nil},
+		{"sigrtmin+1", false, "SIGRTMIN+1", nil},
+		{"BOGUS", false, "", errdefs.ErrInvalidArgument},
+	} {
+		n := len(s.Signals())
+		err := c.Signal(ctx(t), "a", tc.sig, tc.group)
+		if tc.class != nil {
+			if !errors.Is(err, tc.class) {
+				t.Errorf("Signal(%s) = %v, want %v", tc.sig, err, tc.class)
+			}
+			continue
+		}
+		got := s.Signals()
+		if err != nil || len(got) != n+1 || got[n].Signal != tc.want || got[n].Group != tc.group {
+			t.Errorf("Signal(%s) = %v; server saw %+v", tc.sig, err, got)
+		}
+	}
+	if err := c.Signal(ctx(t), "nope", "TERM", false); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("Signal(nope) = %v", err)
+	}
+}
+
+func TestLogs(t *testing.T) {
+	s := clienttest.New()
+	defer s.Close()
+	c := newClient(t, s)
+	s.Put(proc("a", nil, "/bin/echo"))
+	s.AppendLog("a", "stdout", []byte("hello world\n"))
+	s.AppendLog("a", "stderr", []byte("oops\n"))
+	s.Finish("a", 0)
+
+	for _, tc := range []struct {
+		opts  client.LogOptions
+		want  string
+		class error
+	}{
+		{client.LogOptions{}, "hello world\n", nil},
+		{client.LogOptions{Fd: "2"}, "oops\n", nil},
+		{client.LogOptions{Fd: "stderr", Start: 2}, "ps\n", nil},
+		{client.LogOptions{Start: 6, Stop: 11}, "world", nil},
+		{client.LogOptions{TailBytes: 6}, "world\n", nil},
+		{client.LogOptions{TailBytes: 600}, "hello world\n", nil},
+		{client.LogOptions{Follow: true}, "hello world\n", nil},
+		{client.LogOptions{Fd: "7"}, "", errdefs.ErrInvalidArgument},
+		{client.LogOptions{Fd: "bogus"}, "", errdefs.ErrInvalidArgument},
+		{client.LogOptions{Start: -1}, "", errdefs.ErrInvalidArgument},
+		{client.LogOptions{Start: 5, Stop: 2}, "", errdefs.ErrInvalidArgument},
+		{client.LogOptions{Start: 100}, "", errdefs.ErrInvalidArgument},
+	} {
+		rc, err := c.Logs(ctx(t), "a", tc.opts)
+		if tc.class != nil {
+			if !errors.Is(err, tc.class) {
+				t.Errorf("Logs(%+v) = %v, want %v", tc.opts, err, tc.class)
+			}
+			if rc != nil {
+				rc.Close()
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Logs(%+v): %v", tc.opts, err)
+			continue
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || string(b) != tc.want {
+			t.Errorf("Logs(%+v) = %q, %v; want %q", tc.opts, b, err, tc.want)
+		}
+	}
+}
+
+func TestLogsFollowStreams(t *testing.T) {
+	s := clienttest.New()
+	defer s.Close()
+	c := newClient(t, s)
+	s.Put(proc("a", nil, "/bin/echo"))
+	s.Start("a", 42)
+	s.AppendLog("a", "stdout", []byte("one\n"))
+	rc, err := c.Logs(ctx(t), "a", client.LogOptions{Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(rc, buf); err != nil || string(buf) != "one\n" {
+		t.Fatalf("first read %q, %v", buf, err)
+	}
+	s.AppendLog("a", "stdout", []byte("two\n"))
+	if _, err := io.ReadFull(rc, buf); err != nil || string(buf) != "two\n" {
+		t.Fatalf("second read %q, %v", buf, err)
+	}
+	s.Finish("a", 0)
+	rest, err := io.ReadAll(rc)
+	if err != nil || len(rest) != 0 {
+		t.Fatalf("after finish: %q, %v", rest, err)
+	}
+}
+
+// TestLogsGzip checks that gzip is asked for and decoded, and that a
+// plain answer is passed through.
+func TestLogsGzip(t *testing.T) {
+	for _, gz := range []bool{true, false} {
+		var sawAccept string
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			sawAccept = r.Header.Get("Accept-Encoding")
+			if gz {
+				// The fake's log handler compresses; reuse it.
+				fake := clienttest.New()
+				defer fake.Close()
+				fake.Put(proc("a", nil, "/bin/echo"))
+				fake.AppendLog("a", "stdout", []byte(strings.Repeat("z", 10000)))
+				fake.Config.Handler.ServeHTTP(w, r)
+				return
+			}
+			io.WriteString(w, strings.Repeat("z", 10000))
+		}))
+		c, _ := client.New(client.Config{Server: srv.URL})
+		rc, err := c.Logs(ctx(t), "a", client.LogOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		srv.Close()
+		if err != nil || string(b) != strings.Repeat("z", 10000) {
+			t.Errorf("gzip %v: got %d bytes, %v", gz, len(b), err)
+		}
+		if sawAccept != "gzip" {
+			t.Errorf("Accept-Encoding = %q", sawAccept)
+		}
+	}
+}
+
+func TestWatch(t *testing.T) {
+	s := clienttest.New()
+	defer s.Close()
+	c := newClient(t, s)
+	s.Put(proc("a", map[string]string{"k": "v"}, "/bin/true"))
+	l, err := c.List(ctx(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Watch(ctx(t), "k=v", l.Metadata.ResourceVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Put(proc("other", nil, "/bin/true")) // filtered out
+	s.Start("a", 7)
+	s.Remove("a")
+	var got []string
+	for ev := range w.Events() {
+		got = append(got, string(ev.Type)+" "+ev.Object.Metadata.Name+" "+string(ev.Object.Status.Phase))
+		if len(got) == 2 {
+			w.Stop()
+		}
+	}
+	if err := w.Err(); err != nil {
+		t.Errorf("Err after Stop = %v", err)
+	}
+	want := []string{"MODIFIED a Running", "DELETED a Running"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("events %q, want %q", got, want)
+	}
+	w.Stop() // twice is fine
+
+	// From resourceVersion 0: replay everything.
+	w, err = c.Watch(ctx(t), "", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := <-w.Events()
+	if ev.Type != v1.Added || ev.Object.Metadata.Name != "a" {
+		t.Errorf("replay first event %s %s", ev.Type, ev.Object.Metadata.Name)
+	}
+	w.Stop()
+
+	if _, err := c.Watch(ctx(t), "a in (", ""); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("bad selector: %v", err)
+	}
+}
+
+// TestWatchStream checks the decoding of hand-written streams: ERROR
+// events, garbage and a clean end.
+func TestWatchStream(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		body   string
+		events int
+		class  error
+		bad    bool
+	}{
+		{"clean end", `{"type":"ADDED","object":{"metadata":{"name":"a"},"spec":{"argv":["x"]}}}` + "\n\n", 1, nil, false},
+		{"gone", `{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too old","reason":"Expired","code":410}}` + "\n", 0, errdefs.ErrGone, false},
+		{"garbage", "{nope\n", 0, nil, true},
+		{"unknown type", `{"type":"WEIRD","object":{}}` + "\n", 0, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Query().Get("watch") != "true" {
+					t.Errorf("no watch=true in %s", r.URL)
+				}
+				io.WriteString(w, tc.body)
+			}))
+			defer srv.Close()
+			c, _ := client.New(client.Config{Server: srv.URL})
+			w, err := c.Watch(ctx(t), "", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for range w.Events() {
+				n++
+			}
+			err = w.Err()
+			if n != tc.events {
+				t.Errorf("%d events, want %d", n, tc.events)
+			}
+			switch {
+			case tc.class != nil && !errors.Is(err, tc.class):
+				t.Errorf("Err = %v, want %v", err, tc.class)
+			case tc.bad && !errors.Is(err, client.ErrBadResponse):
+				t.Errorf("Err = %v, want ErrBadResponse", err)
+			case tc.class == nil && !tc.bad && err != nil:
+				t.Errorf("Err = %v, want nil", err)
+			}
+		})
+	}
+}
+
+func TestWatchContextCancel(t *testing.T) {
+	s := clienttest.New()
+	defer s.Close()
+	c := newClient(t, s)
+	cx, cancel := context.WithCancel(context.Background())
+	w, err := c.Watch(cx, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	for range w.Events() {
+	}
+	if !errors.Is(w.Err(), context.Canceled) {
+		t.Errorf("Err = %v, want context.Canceled", w.Err())
+	}
+}
+
+func TestVersionHealthz(t *testing.T) {
+	s := clienttest.New()
+	defer s.Close()
+	c := newClient(t, s)
+	v, err := c.Version(ctx(t))
+	if err != nil || v.Version != "v0.0.0-fake" || v.Platform != "linux/amd64" {
+		t.Fatalf("Version = %+v, %v", v, err)
+	}
+	if err := c.Healthz(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestErrorDecoding checks every shape of error body and the class each
+// code or reason maps to.
+func TestErrorDecoding(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		code   int
+		body   string
+		class  error
+		reason v1.StatusReason
+		msg    string
+	}{
+		{"status 404", 404, `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"proc \"x\" not found","reason":"NotFound","code":404}`, errdefs.ErrNotFound, v1.StatusReasonNotFound, `proc "x" not found`},
+		{"status conflict", 409, `{"status":"Failure","message":"spec changed","reason":"Conflict","code":409}`, errdefs.ErrConflict, v1.StatusReasonConflict, "spec changed"},
+		{"status exists", 409, `{"message":"exists","reason":"AlreadyExists","code":409}`, errdefs.ErrAlreadyExists, v1.StatusReasonAlreadyExists, "exists"},
+		{"status invalid", 422, `{"message":"spec.argv: required","reason":"Invalid","code":422}`, errdefs.ErrInvalidArgument, v1.StatusReasonInvalid, "spec.argv: required"},
+		{"status expired", 410, `{"message":"old","reason":"Expired","code":410}`, errdefs.ErrGone, v1.StatusReasonGone, "old"},
+		{"status unavailable", 503, `{"message":"shutting down","reason":"ServiceUnavailable","code":503}`, errdefs.ErrUnavailable, v1.StatusReasonServiceUnavailable, "shutting down"},
+		{"plain 401", 401, "unauthorized\n", errdefs.ErrUnauthorized, v1.StatusReasonUnauthorized, "unauthorized"},
+		{"empty 403", 403, "", errdefs.ErrUnauthorized, v1.StatusReasonUnauthorized, "403 Forbidden"},
+		{"procstar body", 400, `{"errors":{"status":"400","detail":"process running: x"}}`, errdefs.ErrInvalidArgument, v1.StatusReasonBadRequest, "process running: x"},
+		{"multi-line text", 500, "boom\nstack\ntrace", nil, v1.StatusReasonInternalError, "boom"},
+		{"newlines in message", 400, `{"message":"a\nb","reason":"BadRequest","code":400}`, errdefs.ErrInvalidArgument, v1.StatusReasonBadRequest, "a b"},
+		{"bad JSON 404", 404, `{"message":`, errdefs.ErrNotFound, v1.StatusReasonNotFound, `{"message":`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tc.code)
+				io.WriteString(w, tc.body)
+			}))
+			defer srv.Close()
+			c, _ := client.New(client.Config{Server: srv.URL})
+			_, err := c.Get(ctx(t), "x")
+			var ae *client.APIError
+			if !errors.As(err, &ae) {
+				t.Fatalf("err %v is not an *APIError", err)
+			}
+			if ae.Code != tc.code || ae.Reason != tc.reason || ae.Message != tc.msg {
+				t.Errorf("APIError = %+v, want code %d reason %q message %q", ae, tc.code, tc.reason, tc.msg)
+			}
+			if tc.class != nil && !errors.Is(err, tc.class) {
+				t.Errorf("%v does not match %v", err, tc.class)
+			}
+			if tc.class == nil && ae.Class() != nil {
+				t.Errorf("Class = %v, want none", ae.Class())
+			}
+		})
+	}
+}
+
+func TestBadResponseBody(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "<html>not json</html>")
+	}))
+	defer srv.Close()
+	c, _ := client.New(client.Config{Server: srv.URL})
+	if _, err := c.List(ctx(t), ""); !errors.Is(err, client.ErrBadResponse) {
+		t.Errorf("List = %v, want ErrBadResponse", err)
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	c, _ := client.New(client.Config{Server: "http://" + addr})
+	_, err = c.List(ctx(t), "")
+	var ce *client.ConnError
+	if !errors.As(err, &ce) || !errors.Is(err, syscall.ECONNREFUSED) || !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Fatalf("List = %#v, want a *ConnError for ECONNREFUSED", err)
+	}
+	if strings.Contains(err.Error(), "Get ") {
+		t.Errorf("message repeats the URL: %v", err)
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	block := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-block:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(block)
+	c, _ := client.New(client.Config{Server: srv.URL, Timeout: 50 * time.Millisecond})
+	_, err := c.Get(ctx(t), "x")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Get = %v, want DeadlineExceeded", err)
+	}
+}
+
+func TestToken(t *testing.T) {
+	s := clienttest.New()
+	s.Token = "sekrit"
+	defer s.Close()
+	for _, tc := range []struct {
+		token string
+		ok    bool
+	}{{"sekrit", true}, {"wrong", false}, {"", false}} {
+		c, _ := client.New(client.Config{Server: s.URL, Token: tc.token})
+		_, err := c.List(ctx(t), "")
+		if tc.ok && err != nil || !tc.ok && !errors.Is(err, errdefs.ErrUnauthorized) {
+			t.Errorf("token %q: %v", tc.token, err)
+		}
+	}
+}
+
+func TestUnixSocket(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "api.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := clienttest.New()
+	defer fake.Close()
+	srv := &http.Server{Handler: fake.Config.Handler}
+	go srv.Serve(l)
+	defer srv.Close()
+	fake.Put(proc("a", nil, "/bin/true"))
+	c, err := client.New(client.Config{Server: "unix:" + sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Get(ctx(t), "a")
+	if err != nil || p.Metadata.Name != "a" {
+		t.Fatalf("Get over unix socket = %+v, %v", p, err)
+	}
+	c2, _ := client.New(client.Config{Server: "unix:" + filepath.Join(dir, "missing.sock")})
+	if _, err := c2.Get(ctx(t), "a"); !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("missing socket: %v", err)
+	}
+}
+
+func TestTLS(t *testing.T) {
+	fake := clienttest.New()
+	defer fake.Close()
+	srv := httptest.NewTLSServer(fake.Config.Handler)
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(ca, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		cfg  client.Config
+		ok   bool
+	}{
+		{"ca file", client.Config{Server: srv.URL, CAFile: ca}, true},
+		{"insecure", client.Config{Server: srv.URL, InsecureSkipVerify: true}, true},
+		{"system pool", client.Config{Server: srv.URL}, false},
+	} {
+		c, err := client.New(tc.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.List(ctx(t), "")
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		if err != nil && !errors.Is(err, errdefs.ErrUnavailable) {
+			t.Errorf("%s: %v is not a ConnError", tc.name, err)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "bad.pem")
+	os.WriteFile(bad, []byte("not pem"), 0o600)
+	if _, err := client.New(client.Config{Server: srv.URL, CAFile: bad}); !errors.Is(err, client.ErrBadConfig) {
+		t.Errorf("bad CA file: %v", err)
+	}
+}

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	v1 "procstar.dev/procstar/api/v1"
+	"procstar.dev/procstar/client"
+	"procstar.dev/procstar/cmd/procctl/internal/printer"
+	"procstar.dev/procstar/internal/errdefs"
+)
+
+func (a *app) getCmd() *cobra.Command {
+	var output, selector string
+	var watch bool
+	cmd := &cobra.Command{
+		Use:   "get procs [NAME…]",
+		Short: "List procs as a table, YAML, JSON, names or a JSONPath template",
+		Example: `  procctl get procs
+  procctl get procs -l team=data -o wide
+  procctl get proc/nightly-report -o yaml
+  procctl get procs -o jsonpath='{range .items[*]}{.metadata.name} {.status.phase}{"\n"}{end}'
+  procctl get procs -w`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErrorf("say what to get: procctl get procs [NAME…]")
+			}
+			return nil
+		},
+		ValidArgsFunction: a.completeProcNames,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			names, err := splitResourceArgs("get", args)
+			if err != nil {
+				return err
+			}
+			f, err := printer.ParseFormat(output)
+			if err != nil {
+				return usageErrorf("%s", err.Error())
+			}
+			if selector != "" {
+				if len(names) > 0 {
+					return usageErrorf("pass either proc names or -l, not both")
+				}
+				if _, err := v1.ParseSelector(selector); err != nil {
+					return usageErrorf("-l %q: %s", selector, oneLine(err.Error()))
+				}
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			return a.get(cmd.Context(), c, names, selector, f, watch)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: wide, yaml, json, name or jsonpath=TEMPLATE")
+	cmd.Flags().StringVarP(&selector, "selector", "l", "", "label selector, e.g. team=data,tier!=web")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "after listing, print a row (or object) per change until interrupted")
+	return cmd
+}
+
+func (a *app) get(ctx context.Context, c *client.Client, names []string, selector string, f printer.Format, watch bool) error {
+	var procs []v1.Proc
+	var rv string
+	failed := 0
+	if len(names) == 0 {
+		l, err := c.List(ctx, selector)
+		if err != nil {
+			return err
+		}
+		procs, rv = l.Items, l.Metadata.ResourceVersion
+		sort.SliceStable(procs, func(i, j int) bool { return procs[i].Metadata.Name < procs[j].Metadata.Name })
+		if len(procs) == 0 && f.IsTable() && !watch {
+			fmt.Fprintln(a.stderr, "No procs found.")
+		}
+	} else {
+		if watch {
+			// Watch needs a resourceVersion from before the gets.
+			l, err := c.List(ctx, "")
+			if err != nil {
+				return err
+			}
+			rv = l.Metadata.ResourceVersion
+		}
+		for _, n := range names {
+			p, err := c.Get(ctx, n)
+			if err != nil {
+				if fatal(err) || !errors.Is(err, errdefs.ErrNotFound) {
+					return procError(n, err)
+				}
+				failed = max(failed, a.report(procError(n, err)))
+				continue
+			}
+			procs = append(procs, *p)
+		}
+	}
+	var table *printer.Table
+	if f.IsTable() {
+		table = printer.NewTable(a.stdout, f.Kind == printer.KindWide, printer.HasAgent(procs))
+		if len(procs) > 0 || watch {
+			table.Header()
+		}
+		for i := range procs {
+			table.Row(&procs[i], a.now())
+		}
+		if err := table.Flush(); err != nil {
+			return err
+		}
+	} else if err := printer.PrintList(a.stdout, f, procs, len(names) == 1 && !watch, a.now()); err != nil {
+		return err
+	}
+	if failed != 0 && !watch {
+		return errReported
+	}
+	if !watch {
+		return nil
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	err := a.watchEvents(ctx, c, selector, rv, func(ev v1.WatchEvent) error {
+		p := &ev.Object
+		if len(want) > 0 && !want[p.Metadata.Name] {
+			return nil
+		}
+		if table != nil {
+			table.Row(p, a.now())
+			return table.Flush()
+		}
+		if f.Kind == printer.KindYAML {
+			fmt.Fprintln(a.stdout, "---")
+		}
+		return printer.PrintObject(a.stdout, f, p)
+	})
+	if errors.Is(err, context.Canceled) {
+		return nil // interrupted: the normal end of a watch
+	}
+	return err
+}
+
+// errStopWatch ends watchEvents without an error.
+var errStopWatch = errors.New("stop watch")
+
+// watchEvents calls fn for each event (not BOOKMARK) after resourceVersion
+// rv until fn returns an error or ctx ends. When the server ends the
+// stream it watches again from the last resourceVersion seen; when that
+// is too old (410) it returns the error.
+func (a *app) watchEvents(ctx context.Context, c *client.Client, selector, rv string, fn func(v1.WatchEvent) error) error {
+	for {
+		w, err := c.Watch(ctx, selector, rv)
+		if err != nil {
+			return err
+		}
+		var fnErr error
+		seen := 0
+		for ev := range w.Events() {
+			seen++
+			if v := ev.Object.Metadata.ResourceVersion; v != "" {
+				rv = v
+			}
+			if ev.Type == v1.Bookmark {
+				continue
+			}
+			if fnErr = fn(ev); fnErr != nil {
+				break
+			}
+		}
+		w.Stop()
+		if errors.Is(fnErr, errStopWatch) {
+			return nil
+		}
+		if fnErr != nil {
+			return fnErr
+		}
+		if err := w.Err(); err != nil {
+			if errors.Is(err, errdefs.ErrGone) {
+				return failf("the watch fell too far behind the server (resourceVersion %s expired); run the command again", rv)
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if seen == 0 {
+			// The server ended an empty stream: do not spin.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+// completeProcNames completes proc names from the server, for shells.
+func (a *app) completeProcNames(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+	c, err := a.client()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	l, err := c.List(cmd.Context(), "")
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	names := make([]string, 0, len(l.Items))
+	for _, p := range l.Items {
+		names = append(names, p.Metadata.Name)
+	}
+	return names, cobra.ShellCompDirectiveNoFileComp
+}

@@ -1,0 +1,138 @@
+// This file runs procctl in process against the real REST handler,
+// controller and runtime with real processes. The end-to-end tests with the
+// real binaries live in test/e2e.
+
+package main
+
+import (
+	"context"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"procstar.dev/procstar/controller"
+	"procstar.dev/procstar/restapi"
+	"procstar.dev/procstar/runtime"
+)
+
+func newRealHarness(t *testing.T) *harness {
+	return newRealHarnessOpts(t, restapi.Options{Version: restapi.VersionInfo{Version: "v-test"}})
+}
+
+func newRealHarnessOpts(t *testing.T, opts restapi.Options) *harness {
+	t.Helper()
+	rt, err := runtime.New(runtime.Options{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	c, err := controller.New(controller.Options{Runtime: controller.FromRuntime(rt)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	srv := httptest.NewServer(restapi.NewHandler(c, opts))
+	t.Cleanup(func() { srv.Close(); cancel(); <-done })
+	home := t.TempDir()
+	h := &harness{t: t, home: home, now: time.Now, vars: map[string]string{"HOME": home, "PROCSTAR_SERVER": srv.URL}}
+	return h
+}
+
+const realYAML = `apiVersion: procstar.dev/v1
+kind: Proc
+metadata: {name: NAME, labels: {suite: real}}
+spec:
+  argv: [/bin/sh, -c, 'SCRIPT']
+  fds:
+    - {fd: stdin, null: {}}
+    - {fd: stdout, capture: {mode: memory, encoding: utf-8}}
+    - {fd: stderr, capture: {mode: memory, encoding: utf-8}}
+`
+
+func realProc(name, script string) string {
+	return strings.NewReplacer("NAME", name, "SCRIPT", script).Replace(realYAML)
+}
+
+func TestRealServer(t *testing.T) {
+	h := newRealHarness(t)
+	f := h.write("p.yaml", realProc("hello", "echo hello; echo oops >&2"))
+	check(t, h.run("apply", "-f", f), 0, "proc/hello created\n", "")
+	check(t, h.run("wait", "hello", "--for=terminal", "--timeout=10s"), 0, "proc/hello condition met\n", "")
+	check(t, h.run("logs", "hello"), 0, "hello\n", "")
+	check(t, h.run("logs", "hello", "--fd", "stderr"), 0, "oops\n", "")
+	check(t, h.run("apply", "-f", f), 0, "proc/hello unchanged\n", "")
+	changed := h.write("p.yaml", realProc("hello", "echo changed"))
+	check(t, h.run("apply", "-f", changed), 1, "", `error: proc "hello" exists with a different spec, and a proc's spec is immutable: pass --force to delete and re-create it`+"\n")
+	r := h.run("get", "procs", "-l", "suite=real")
+	if r.code != 0 || !strings.Contains(r.stdout, "hello   Succeeded") {
+		t.Errorf("get: %+v", r)
+	}
+	r = h.run("describe", "proc", "hello")
+	if r.code != 0 || !strings.Contains(r.stdout, "Phase:") || !strings.Contains(r.stdout, "stdout  6") {
+		t.Errorf("describe: %+v", r)
+	}
+	t.Logf("describe:\n%s", r.stdout)
+	check(t, h.run("logs", "nope"), 1, "", `error: proc "nope" not found`+"\n")
+	check(t, h.run("logs", "hello", "--fd", "7"), 1, "", `error: cannot read the output of proc "hello": proc hello has no fd 7`+"\n")
+	r = h.run("logs", "hello", "--start", "1000")
+	if r.code != 1 || !strings.HasPrefix(r.stderr, `error: cannot read the output of proc "hello": `) || !strings.Contains(r.stderr, "past the end") {
+		t.Errorf("logs past the end: %+v", r)
+	}
+	r = h.run("get", "procs", "-o", "wide")
+	t.Logf("get -o wide:\n%s", r.stdout)
+
+	// logs -f byte for byte, while the proc writes.
+	script := `i=0; while [ $i -lt 200 ]; do echo line $i; i=$((i+1)); done; sleep 0.2; echo end`
+	check(t, h.run("apply", "-f", h.write("f.yaml", realProc("follow", script))), 0, "proc/follow created\n", "")
+	r = h.run("logs", "-f", "follow")
+	var want strings.Builder
+	for i := 0; i < 200; i++ {
+		want.WriteString("line " + itoa(i) + "\n")
+	}
+	want.WriteString("end\n")
+	if r.code != 0 || r.stdout != want.String() {
+		t.Errorf("logs -f: code %d, %d bytes (want %d), stderr %q", r.code, len(r.stdout), want.Len(), r.stderr)
+	}
+
+	// kill, wait for failure, delete.
+	check(t, h.run("apply", "-f", h.write("s.yaml", realProc("sleeper", "exec sleep 30"))), 0, "proc/sleeper created\n", "")
+	check(t, h.run("wait", "sleeper", "--for=phase=Running", "--timeout=10s"), 0, "proc/sleeper condition met\n", "")
+	check(t, h.run("kill", "sleeper", "-s", "KILL"), 0, "proc/sleeper signaled (SIGKILL)\n", "")
+	check(t, h.run("wait", "sleeper", "--timeout=10s"), 1, "", `error: proc "sleeper" ended Failed (signal SIGKILL)`+"\n")
+	check(t, h.run("delete", "proc", "sleeper", "hello"), 0, "proc/sleeper deleted\nproc/hello deleted\n", "")
+
+	// run --wait --rm.
+	start := time.Now()
+	check(t, h.run("run", "r1", "--wait", "--rm", "--", "sh", "-c", "echo out; echo err >&2; exit 7"), 7, "out\n", "err\n")
+	if time.Since(start) > 10*time.Second {
+		t.Error("run --wait took too long")
+	}
+	r = h.run("version")
+	if r.code != 0 || !strings.Contains(r.stdout, "Server Version: v-test") {
+		t.Errorf("version: %+v", r)
+	}
+}
+
+func itoa(i int) string {
+	return strconv.Itoa(i)
+}
+
+func TestRealServerAuth(t *testing.T) {
+	h := newRealHarnessOpts(t, restapi.Options{Token: []byte("sekrit")})
+	for _, tc := range []struct {
+		token string
+		code  int
+	}{{"", 1}, {"wrong", 1}, {"sekrit", 0}} {
+		r := h.run("get", "procs", "--token", tc.token)
+		if r.code != tc.code {
+			t.Errorf("token %q: %+v", tc.token, r)
+		}
+		if tc.code != 0 && !strings.Contains(r.stderr, "refused the credentials") {
+			t.Errorf("token %q: %q", tc.token, r.stderr)
+		}
+	}
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at link time (-ldflags "-X main.version=v1.2.3"); when it
+// is empty the module version from the build info is used.
+var version string
+
+// clientVersion is "VERSION (commit COMMIT, GOVERSION, OS/ARCH)".
+func clientVersion() string {
+	v, commit := version, ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				commit = s.Value
+			}
+		}
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	if commit == "" {
+		commit = "unknown"
+	}
+	return fmt.Sprintf("%s (commit %s, %s, %s/%s)", v, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+func (a *app) versionCmd() *cobra.Command {
+	var clientOnly bool
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print the client and server versions",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(a.stdout, "Client Version: %s\n", clientVersion())
+			if clientOnly {
+				return nil
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			v, err := c.Version(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "Server Version: %s (commit %s, %s, %s)\n", v.Version, v.GitCommit, v.GoVersion, v.Platform)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&clientOnly, "client", false, "print the client version only")
+	return cmd
+}
+
+func (a *app) completionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "completion bash|zsh|fish",
+		Short: "Print a shell completion script",
+		Long: `Print a completion script for the shell. For example:
+
+  source <(procctl completion bash)
+  procctl completion zsh > "${fpath[1]}/_procctl"
+  procctl completion fish > ~/.config/fish/completions/procctl.fish`,
+		ValidArgs: []string{"bash", "zsh", "fish"},
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf("name the shell: procctl completion bash|zsh|fish")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			root := cmd.Root()
+			switch args[0] {
+			case "bash":
+				return root.GenBashCompletionV2(a.stdout, true)
+			case "zsh":
+				return root.GenZshCompletion(a.stdout)
+			case "fish":
+				return root.GenFishCompletion(a.stdout, true)
+			}
+			return usageErrorf("unknown shell %q: procctl completes bash, zsh and fish", args[0])
+		},
+	}
+}
