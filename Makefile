@@ -16,8 +16,12 @@ help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS   := -X procstar.dev/procstar/internal/version.Version=$(VERSION) -X procstar.dev/procstar/internal/version.GitCommit=$(COMMIT)
+
 build: ## Build the binaries into ./bin.
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
 .PHONY: test
 test: ## Run every test (unit, real-process, e2e, fuzz seeds) with -race.
@@ -36,7 +40,11 @@ fmt: ## Format the code with gofmt.
 	gofmt -w $$(git ls-files '*.go')
 
 .PHONY: run
-run: build ## Run config/samples/hello.yaml once and print the result.
+run: build ## Run a local agent serving the API on 127.0.0.1:3000 (Ctrl-C stops it).
+	$(BIN)/procstar --serve --log-level info
+
+.PHONY: oneshot
+oneshot: build ## Run config/samples/hello.yaml once and print the result.
 	$(BIN)/procstar --print config/samples/hello.yaml
 
 .PHONY: bench

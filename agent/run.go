@@ -7,14 +7,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	v1 "procstar.dev/procstar/api/v1"
+	"procstar.dev/procstar/controller"
+	"procstar.dev/procstar/internal/version"
+	"procstar.dev/procstar/restapi"
 	"procstar.dev/procstar/runtime"
 	"procstar.dev/procstar/wire"
 )
@@ -54,10 +62,18 @@ type Config struct {
 	Exit bool
 	// Wait ends the agent once every proc has been deleted.
 	Wait bool
+	// Serve runs the HTTP API as Listen says.
+	Serve bool
+	// Listen configures the HTTP API.
+	Listen ServeConfig
 	// RestrictExe, when set, is the only executable procs may run.
 	RestrictExe string
 	// TempDir holds tempfile captures; "" means $TMPDIR or /tmp.
 	TempDir string
+	// GroupID is the agent group this agent belongs to ("default").
+	GroupID string
+	// ConnID identifies this agent's connection; "" picks a random UUID.
+	ConnID string
 
 	// TermGrace is how long SIGTERM waits for procs before SIGKILL (60 s).
 	TermGrace time.Duration
@@ -70,6 +86,8 @@ type Config struct {
 	Stdout, Stderr io.Writer
 	// Signals, if set, replaces the process's own signal delivery (tests).
 	Signals <-chan os.Signal
+	// Ready, if set, receives the HTTP API's address once it listens.
+	Ready chan<- net.Addr
 }
 
 func (c *Config) setDefaults() {
@@ -82,6 +100,12 @@ func (c *Config) setDefaults() {
 	if c.DeleteGrace == 0 {
 		c.DeleteGrace = 5 * time.Second
 	}
+	if c.GroupID == "" {
+		c.GroupID = "default"
+	}
+	if c.Listen.Port == 0 {
+		c.Listen.Port = 3000
+	}
 	if c.Stdin == nil {
 		c.Stdin = os.Stdin
 	}
@@ -93,14 +117,14 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// agent is one run of the agent: the table, the shutdown state and the
-// runtime they share.
+// agent is one run of the agent: the controller, the shutdown state and
+// the runtime they share.
 type agent struct {
 	cfg      Config
 	log      logr.Logger
-	rt       *runtime.Runtime
-	table    *Table
+	ctl      *controller.Controller
 	shutdown *Shutdown
+	identity Identity
 }
 
 // Run runs the agent until its shutdown state reaches done and returns the
@@ -113,7 +137,7 @@ func Run(ctx context.Context, cfg Config) int {
 		// procstar prints this and goes on with both modes.
 		fmt.Fprintln(cfg.Stderr, "Specify only one of --exit or --wait.")
 	}
-	if !cfg.Exit && !cfg.Wait {
+	if !cfg.Exit && !cfg.Wait && !cfg.Serve {
 		fmt.Fprintln(cfg.Stderr, "Usage: Specify at least one of --exit, --wait, --serve, or --agent.")
 		return ExitDataErr
 	}
@@ -144,19 +168,47 @@ func Run(ctx context.Context, cfg Config) int {
 	}
 	defer rt.Close()
 
-	a := &agent{cfg: cfg, log: log, rt: rt, table: NewTable(), shutdown: NewShutdown()}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ctl, err := controller.New(controller.Options{Runtime: controller.FromRuntime(rt), Logger: log, Registry: registry})
+	if err != nil {
+		log.Error(err, "cannot start the controller")
+		return ExitFailure
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ctlDone := make(chan struct{})
+	go func() {
+		defer close(ctlDone)
+		_ = ctl.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-ctlDone
+	}()
+
+	a := &agent{cfg: cfg, log: log, ctl: ctl, shutdown: NewShutdown(), identity: newIdentity(cfg)}
+
+	var srv *http.Server
+	if cfg.Serve {
+		srv, err = a.serve(registry)
+		if err != nil {
+			log.Error(err, "cannot serve the HTTP API")
+			fmt.Fprintf(cfg.Stderr, "cannot serve the HTTP API: %v\n", err)
+			return ExitFailure
+		}
+	}
+
 	if len(procs) > 0 {
-		if err := a.start(ctx, procs); err != nil {
+		if _, err := ctl.Create(ctx, procs); err != nil {
 			log.Error(err, "failed to start processes")
 			return ExitDataErr
 		}
 		log.V(LevelInfo).Info("started processes from specs", "count", len(procs))
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	go a.handleSignals(ctx, sigs)
-
+	go a.idleLoop(ctx)
 	code := make(chan int, 1)
 	if cfg.Exit {
 		go func() { code <- a.exitMode(ctx) }()
@@ -165,10 +217,65 @@ func Run(ctx context.Context, cfg Config) int {
 		go a.waitMode(ctx)
 	}
 	a.waitDone(ctx)
+	if srv != nil {
+		stopServer(srv, log)
+	}
 	if cfg.Exit {
 		return <-code
 	}
 	return ExitOK
+}
+
+// serve starts the HTTP API. It stops accepting new procs once the agent
+// leaves the active state, and stops serving at done (see Run).
+func (a *agent) serve(registry *prometheus.Registry) (*http.Server, error) {
+	token, err := a.cfg.Listen.token()
+	if err != nil {
+		return nil, err
+	}
+	ln, err := a.cfg.Listen.listen()
+	if err != nil {
+		return nil, err
+	}
+	v := version.Get()
+	handler := restapi.NewHandler(a.ctl, restapi.Options{
+		Logger:    a.log,
+		Token:     token,
+		Version:   restapi.VersionInfo{Version: v.Version, GitCommit: v.GitCommit, GoVersion: v.GoVersion, Platform: v.Platform},
+		Metrics:   promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
+		AgentInfo: func() any { return a.info() },
+		Ready:     a.ready,
+	})
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error(err, "HTTP API stopped")
+		}
+	}()
+	a.log.V(LevelInfo).Info("serving HTTP API", "addr", ln.Addr().String(), "auth", token != nil, "tls", a.cfg.Listen.TLSCert != "")
+	if a.cfg.Ready != nil {
+		a.cfg.Ready <- ln.Addr()
+	}
+	return srv, nil
+}
+
+// stopServer closes the listener and gives open requests a moment;
+// streams (watches, followed logs) are then cut.
+func stopServer(srv *http.Server, log logr.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		_ = srv.Close()
+	}
+	log.V(LevelDebug).Info("HTTP API stopped")
+}
+
+// ready is the /readyz check: ready while accepting procs.
+func (a *agent) ready() error {
+	if st, _ := a.shutdown.State(); st != Active {
+		return fmt.Errorf("agent shutting down: %s", st)
+	}
+	return nil
 }
 
 // loadInput reads a spec file from path, or from stdin for "-".
@@ -225,27 +332,6 @@ func isProcstarJSON(data []byte) bool {
 	return ok
 }
 
-// start starts a batch; nothing starts if the batch is bad.
-func (a *agent) start(ctx context.Context, procs []v1.Proc) error {
-	if st, _ := a.shutdown.State(); st != Active {
-		return fmt.Errorf("agent shutting down: %s", st)
-	}
-	reqs := make([]runtime.Request, len(procs))
-	ids := make([]string, len(procs))
-	for i := range procs {
-		reqs[i] = runtime.Request{ID: procs[i].Metadata.Name, Spec: &procs[i].Spec}
-		ids[i] = procs[i].Metadata.Name
-	}
-	if err := a.table.CheckNew(ids); err != nil {
-		return err
-	}
-	started, err := a.rt.Start(ctx, reqs)
-	if err != nil {
-		return err
-	}
-	return a.table.Add(started)
-}
-
 // waitDone blocks until the shutdown state is done.
 func (a *agent) waitDone(ctx context.Context) {
 	for {
@@ -261,77 +347,61 @@ func (a *agent) waitDone(ctx context.Context) {
 	}
 }
 
-// setShutdown moves the shutdown state and runs the idle check.
+// setShutdown moves the shutdown state forward. Leaving active stops new
+// procs, with procstar's error text.
 func (a *agent) setShutdown(st ShutdownState) {
-	if a.shutdown.Set(st) {
-		a.log.V(LevelInfo).Info("shutdown state", "state", st.String())
+	if !a.shutdown.Set(st) {
+		return
 	}
+	a.ctl.SetAccepting(false, "agent shutting down: "+st.String())
+	a.log.V(LevelInfo).Info("shutdown state", "state", st.String())
 	a.idleCheck()
 }
 
 // idleCheck ends an idling agent once its table is empty.
 func (a *agent) idleCheck() {
-	st, _ := a.shutdown.State()
-	if n, _ := a.table.Len(); st == Idling && n == 0 {
+	if st, _ := a.shutdown.State(); st == Idling && a.ctl.Len() == 0 {
 		a.setShutdown(Done)
 	}
 }
 
-// delete removes a finished proc and runs the idle check.
-func (a *agent) delete(id string) error {
-	if err := a.table.Delete(id); err != nil {
-		return err
+// idleLoop runs the idle check after every change of the table, whoever
+// made it (an HTTP delete, --exit collection).
+func (a *agent) idleLoop(ctx context.Context) {
+	for {
+		changed := a.ctl.Changed()
+		a.idleCheck()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return
+		}
 	}
-	a.idleCheck()
-	return nil
 }
 
 // exitMode waits until no proc is running (or the agent is done), then
 // collects every result, deleting each proc, writes them out, and ends the
 // agent. It returns the exit code.
 func (a *agent) exitMode(ctx context.Context) int {
-	done := a.doneChan(ctx)
-	for _, p := range a.table.List() {
-		select {
-		case <-p.Done():
-		case <-done:
-		case <-ctx.Done():
-			return ExitOK
-		}
+	waitCtx, cancel := context.WithCancel(ctx)
+	go func() {
+		a.waitDone(waitCtx)
+		cancel()
+	}()
+	err := a.ctl.WaitAllExited(waitCtx)
+	cancel()
+	if err != nil && ctx.Err() != nil {
+		return ExitOK
 	}
-	results := map[string]wire.ProcRes{}
-	for _, p := range a.table.List() {
-		results[p.ID()] = result(p)
-		if err := a.delete(p.ID()); err != nil && !errors.Is(err, ErrRunning) {
-			a.log.Error(err, "cannot delete proc", "proc", p.ID())
-		}
-	}
-	code := a.writeResults(results)
+	code := a.writeResults(a.ctl.CollectAndDelete())
 	a.setShutdown(Done)
 	return code
-}
-
-// doneChan returns a channel closed once the shutdown state is done or
-// ctx ends.
-func (a *agent) doneChan(ctx context.Context) <-chan struct{} {
-	ch := make(chan struct{})
-	go func() {
-		a.waitDone(ctx)
-		close(ch)
-	}()
-	return ch
-}
-
-// result builds procstar's result for p as it stands now.
-func result(p *runtime.Proc) wire.ProcRes {
-	st := p.Status()
-	return wire.NewProcRes(p.Spec(), &st, time.Now(), p)
 }
 
 // writeResults prints the results and writes the --output file, as compact
 // JSON. It returns ExitOSFile if either fails.
 func (a *agent) writeResults(results map[string]wire.ProcRes) int {
-	data, err := json.Marshal(results)
+	data, err := wire.Marshal(results)
 	if err != nil {
 		a.log.Error(err, "cannot encode results")
 		return ExitOSFile
@@ -355,8 +425,8 @@ func (a *agent) writeResults(results map[string]wire.ProcRes) int {
 // waitMode ends the agent once the table is empty.
 func (a *agent) waitMode(ctx context.Context) {
 	for {
-		n, changed := a.table.Len()
-		if n == 0 {
+		changed := a.ctl.Changed()
+		if a.ctl.Len() == 0 {
 			a.setShutdown(Done)
 			return
 		}

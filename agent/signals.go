@@ -2,18 +2,17 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"os"
 	"syscall"
 	"time"
-
-	"procstar.dev/procstar/runtime"
 )
 
 // handleSignals carries out procstar's shutdown signals (reference §7.2),
 // with its bugs fixed: every handler stays in force after the first
-// signal, a second SIGTERM or SIGINT repeats the TERM to procs that are
-// still running, and SIGQUIT during a graceful stop still kills at once.
+// signal; SIGTERM and SIGINT stop new procs (the state goes to idling)
+// instead of accepting work while they drain; a repeated SIGTERM repeats
+// the TERM to procs still running; SIGQUIT during a graceful stop still
+// kills at once.
 func (a *agent) handleSignals(ctx context.Context, sigs <-chan os.Signal) {
 	stopping := false
 	for {
@@ -27,7 +26,7 @@ func (a *agent) handleSignals(ctx context.Context, sigs <-chan os.Signal) {
 		switch sig {
 		case syscall.SIGTERM, syscall.SIGINT:
 			if stopping {
-				a.signalRunning(syscall.SIGTERM)
+				a.ctl.SignalAll(int(syscall.SIGTERM))
 				continue
 			}
 			stopping = true
@@ -44,10 +43,11 @@ func (a *agent) handleSignals(ctx context.Context, sigs <-chan os.Signal) {
 // to end, SIGKILLs what is left after the grace period, gives clients a
 // moment to collect results, and ends the agent.
 func (a *agent) stop(ctx context.Context) {
-	a.signalRunning(syscall.SIGTERM)
+	a.setShutdown(Idling)
+	a.ctl.SignalAll(int(syscall.SIGTERM))
 	if !a.waitExited(ctx, a.cfg.TermGrace) {
 		a.log.Info("procs still running after grace period; killing them", "grace", a.cfg.TermGrace.String())
-		a.signalRunning(syscall.SIGKILL)
+		a.ctl.SignalAll(int(syscall.SIGKILL))
 		a.waitExited(ctx, a.cfg.TermGrace)
 	}
 	a.finish(ctx)
@@ -55,61 +55,37 @@ func (a *agent) stop(ctx context.Context) {
 
 // kill SIGKILLs every running proc and ends the agent.
 func (a *agent) kill(ctx context.Context) {
-	a.signalRunning(syscall.SIGKILL)
+	a.setShutdown(Idling)
+	a.ctl.SignalAll(int(syscall.SIGKILL))
 	a.waitExited(ctx, a.cfg.TermGrace)
 	a.finish(ctx)
 }
 
-// finish waits a short while for clients to delete finished procs, then
-// sets done.
+// finish waits a short while for clients to collect and delete finished
+// procs, then sets done. Procs left undeleted are dropped with the agent.
 func (a *agent) finish(ctx context.Context) {
-	a.waitEmpty(ctx, a.cfg.DeleteGrace)
-	a.setShutdown(Done)
-}
-
-// waitEmpty waits up to d for the table to become empty.
-func (a *agent) waitEmpty(ctx context.Context, d time.Duration) {
-	timer := time.NewTimer(d)
+	timer := time.NewTimer(a.cfg.DeleteGrace)
 	defer timer.Stop()
 	for {
-		n, changed := a.table.Len()
-		if n == 0 {
-			return
+		changed := a.ctl.Changed()
+		if a.ctl.Len() == 0 {
+			break
 		}
 		select {
 		case <-changed:
+			continue
 		case <-timer.C:
-			return
 		case <-ctx.Done():
-			return
 		}
+		break
 	}
+	a.setShutdown(Done)
 }
 
-// signalRunning sends sig to the process group of every proc not yet
-// reaped, so helpers the proc started in its group get it too.
-func (a *agent) signalRunning(sig syscall.Signal) {
-	for _, p := range a.table.List() {
-		err := p.SignalGroup(int(sig))
-		if err != nil && !errors.Is(err, runtime.ErrNotRunning) {
-			a.log.Error(err, "cannot signal proc", "proc", p.ID(), "signal", sig.String())
-		}
-	}
-}
-
-// waitExited waits up to d for every proc in the table to be reaped. It
-// reports whether they all were.
+// waitExited waits up to d for every proc's process to end. It reports
+// whether they all did.
 func (a *agent) waitExited(ctx context.Context, d time.Duration) bool {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for _, p := range a.table.List() {
-		select {
-		case <-p.Exited():
-		case <-timer.C:
-			return false
-		case <-ctx.Done():
-			return false
-		}
-	}
-	return true
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return a.ctl.WaitAllExited(ctx) == nil
 }

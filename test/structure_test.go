@@ -48,8 +48,10 @@ func listPackages(t *testing.T) []listedPackage {
 // allowed maps a package (by path relative to the module, matched as a
 // prefix) to the module packages it may import. The first matching rule
 // wins, so more specific prefixes come first. Imports point down only:
-// api/v1 <- wire <- runtime <- controller <- agent <- cmd; server and client
-// never import runtime, controller or agent.
+// api/v1 <- wire <- runtime <- controller <- agent <- cmd; restapi (the
+// HTTP handlers, over a Backend interface) sits beside runtime so that both
+// the agent and the control plane serve it; server and client never import
+// runtime, controller or agent.
 var allowed = []struct {
 	pkg   string
 	deps  []string
@@ -60,10 +62,11 @@ var allowed = []struct {
 	{"wire", []string{"internal/", "api/v1"}, []string{"sigs.k8s.io/yaml", "github.com/vmihailenco/msgpack/"}},
 	{"runtime", []string{"internal/", "api/v1", "wire", "runtime"}, nil},
 	{"controller", []string{"internal/", "api/v1", "wire", "runtime", "controller"}, nil},
-	{"agent", []string{"internal/", "api/v1", "wire", "runtime", "controller", "agent"}, nil},
+	{"restapi", []string{"internal/", "api/v1", "wire", "restapi"}, nil},
+	{"agent", []string{"internal/", "api/v1", "wire", "runtime", "controller", "restapi", "agent"}, nil},
 	{"store", []string{"internal/", "api/v1", "wire", "store"}, nil},
 	{"client", []string{"internal/", "api/v1", "wire", "client"}, nil},
-	{"server", []string{"internal/", "api/v1", "wire", "store", "server"}, nil},
+	{"server", []string{"internal/", "api/v1", "wire", "store", "restapi", "server"}, nil},
 	{"cmd/", nil, nil}, // wiring: anything
 	{"test", nil, nil}, // tests and fakes: anything
 	{"hack", nil, nil},

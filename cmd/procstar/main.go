@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/zapr"
@@ -48,6 +49,9 @@ or - for standard input.`,
 			if !ok {
 				return fmt.Errorf("%w: invalid value %q for '--log-level <LOG_LEVEL>' [possible values: trace, debug, info, warn, error]", errUsage, logLevel)
 			}
+			if cfg.Listen.Port < 1 || cfg.Listen.Port > 65535 {
+				return fmt.Errorf("%w: --serve-port %d is not a port number (1-65535)", errUsage, cfg.Listen.Port)
+			}
 			if len(args) == 1 {
 				cfg.Input = args[0]
 			}
@@ -63,6 +67,18 @@ or - for standard input.`,
 	f.StringVarP(&cfg.Output, "output", "o", "", "when no process is running, write the results JSON to `PATH` and exit (implies --exit)")
 	f.BoolVarP(&cfg.Exit, "exit", "x", false, "exit once no process is running")
 	f.BoolVarP(&cfg.Wait, "wait", "w", false, "exit once every process has been deleted")
+	f.BoolVarP(&cfg.Serve, "serve", "s", false, "serve the HTTP API (procstar's routes and the procstar.dev/v1 API)")
+	f.IntVar(&cfg.Listen.Port, "serve-port", 3000, "HTTP API port on 127.0.0.1")
+	f.StringVar(&cfg.Listen.Addr, "serve-addr", "", "HTTP API address, `HOST:PORT` or unix:/path (overrides --serve-port)")
+	f.StringVar(&cfg.Listen.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate `file`")
+	f.StringVar(&cfg.Listen.TLSKey, "tls-key", "", "PEM private key `file` for --tls-cert")
+	f.StringVar(&cfg.Listen.AuthTokenFile, "auth-token-file", "", "require this bearer token (read from `file`) on the HTTP API")
+	f.BoolVar(&cfg.Listen.InsecureNoAuth, "insecure-no-auth", false, "allow a non-loopback --serve-addr without --auth-token-file")
+	f.StringVar(&cfg.GroupID, "group-id", "default", "agent group ID")
+	f.StringVar(&cfg.ConnID, "conn-id", "", "connection ID (default: a random UUID; for debugging only)")
+	_ = f.MarkHidden("conn-id")
+	f.DurationVar(&cfg.TermGrace, "term-grace", 60*time.Second, "on SIGTERM, how long procs get before SIGKILL")
+	f.DurationVar(&cfg.DeleteGrace, "delete-grace", 5*time.Second, "at shutdown, how long clients get to collect and delete finished procs")
 	f.StringVar(&cfg.TempDir, "capture-dir", "", "directory for tempfile captures (default $TMPDIR or /tmp)")
 	cmd.SetArgs(args)
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %v", errUsage, err) })

@@ -1,5 +1,6 @@
-// Package e2e_test runs the built procstar binary end to end: one-shot
-// mode, exit codes, result JSON and shutdown signals.
+// Package e2e_test runs the built binaries end to end: procstar's one-shot
+// mode, exit codes, result JSON and shutdown signals, and procstar --serve
+// driven by procctl and by procstar's own HTTP routes.
 package e2e_test
 
 import (
@@ -16,15 +17,20 @@ import (
 	"time"
 )
 
-var procstarBin string
+var procstarBin, procctlBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "procstar-e2e-")
 	if err != nil {
 		panic(err)
 	}
+	// The binaries are built with -race. Their race reports make them exit
+	// 66, which every test notices; the race runtime's default one-second
+	// sleep at exit only slows the suite.
+	os.Setenv("GORACE", "atexit_sleep_ms=0")
 	procstarBin = filepath.Join(dir, "procstar")
-	build := exec.Command("go", "build", "-race", "-o", procstarBin, "procstar.dev/procstar/cmd/procstar")
+	procctlBin = filepath.Join(dir, "procctl")
+	build := exec.Command("go", "build", "-race", "-o", dir+"/", "procstar.dev/procstar/cmd/procstar", "procstar.dev/procstar/cmd/procctl")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		panic("go build: " + err.Error())
