@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"reflect"
 	"slices"
@@ -661,6 +662,21 @@ func (c *Controller) ReadOutput(ctx context.Context, name string, fd int, start 
 		return nil, outputError(err)
 	}
 	return b, nil
+}
+
+// ReadOutputAt reads the proc's captured fd at off into p, like
+// io.ReaderAt, so the HTTP layer can stream a log through one buffer
+// (restapi.OutputReaderAt).
+func (c *Controller) ReadOutputAt(ctx context.Context, name string, fd int, p []byte, off int64) (int, error) {
+	proc, err := c.current(name)
+	if err != nil {
+		return 0, err
+	}
+	n, err := proc.ReadOutputAt(fd, p, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return n, outputError(err)
+	}
+	return n, err
 }
 
 // OutputInfo describes the captured fd of the proc's current process.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -723,5 +724,29 @@ func TestRestartOfInstantFailure(t *testing.T) {
 	}
 	if n := h.rt.count("p"); n != 5 {
 		t.Errorf("%d starts, want 5", n)
+	}
+}
+
+func TestReadOutputAt(t *testing.T) {
+	h := newHarness(t, nil)
+	h.create(newProc("p"))
+	fp := h.rt.last(t, "p")
+	fp.mu.Lock()
+	fp.output = []byte("0123456789")
+	fp.mu.Unlock()
+	buf := make([]byte, 4)
+	n, err := h.c.ReadOutputAt(h.ctx, "p", 1, buf, 3)
+	if n != 4 || err != nil || string(buf) != "3456" {
+		t.Fatalf("ReadOutputAt = %d, %v, %q", n, err, buf)
+	}
+	n, err = h.c.ReadOutputAt(h.ctx, "p", 1, buf, 8)
+	if n != 2 || !errors.Is(err, io.EOF) || string(buf[:n]) != "89" {
+		t.Fatalf("ReadOutputAt at the end = %d, %v", n, err)
+	}
+	if _, err := h.c.ReadOutputAt(h.ctx, "nope", 1, buf, 0); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Fatalf("unknown proc: %v", err)
+	}
+	if _, err := h.c.ReadOutputAt(h.ctx, "p", 2, buf, 0); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("uncaptured fd: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"io"
 	goruntime "runtime"
 	"sync"
 	"syscall"
@@ -223,6 +224,22 @@ func (p *fakeProc) ReadOutput(fd int, start int64, stop *int64) ([]byte, error) 
 		return []byte{}, nil
 	}
 	return append([]byte(nil), p.output[start:end]...), nil
+}
+
+func (p *fakeProc) ReadOutputAt(fd int, buf []byte, off int64) (int, error) {
+	if fd != 1 {
+		return 0, fmt.Errorf("%w: %d", runtime.ErrNoFd, fd)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if off >= int64(len(p.output)) {
+		return 0, io.EOF
+	}
+	n := copy(buf, p.output[off:])
+	if n < len(buf) {
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 func (p *fakeProc) OutputLen(fd int) (int64, error) {

@@ -41,6 +41,8 @@ type Process interface {
 	Output(fd int) ([]byte, error)
 	// ReadOutput returns bytes [start, stop) of a captured fd.
 	ReadOutput(fd int, start int64, stop *int64) ([]byte, error)
+	// ReadOutputAt reads a captured fd at an offset into p (io.ReaderAt).
+	ReadOutputAt(fd int, p []byte, off int64) (int, error)
 	// OutputLen returns how many bytes were written to a captured fd.
 	OutputLen(fd int) (int64, error)
 	// Release frees the captures; idempotent.

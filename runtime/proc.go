@@ -416,6 +416,20 @@ func (p *Proc) ReadOutput(fd int, start int64, stop *int64) ([]byte, error) {
 	return buf[:got], nil
 }
 
+// ReadOutputAt reads captured output of fd at offset off into p, like
+// io.ReaderAt: io.EOF at the end of what has been written so far. It lets
+// a server stream large outputs through one reused buffer.
+func (p *Proc) ReadOutputAt(fd int, buf []byte, off int64) (int, error) {
+	c, err := p.capture(fd)
+	if err != nil {
+		return 0, err
+	}
+	if off < 0 {
+		return 0, fmt.Errorf("%w: offset %d", ErrBadRange, off)
+	}
+	return c.ReadAt(buf, off)
+}
+
 // Release frees the proc's captures. It is idempotent; output is
 // unreadable afterwards.
 func (p *Proc) Release() error {

@@ -1,0 +1,339 @@
+package agent
+
+// Benchmarks of the local node's HTTP path (issue 3). Each reports a ratio
+// against a raw baseline measured in the same run, because absolute times
+// on shared machines drift.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	v1 "procstar.dev/procstar/api/v1"
+	"procstar.dev/procstar/controller"
+	"procstar.dev/procstar/restapi"
+	"procstar.dev/procstar/runtime"
+)
+
+const procsURL = "/apis/procstar.dev/v1/procs"
+
+// node is a runtime, controller and HTTP API on a loopback test server.
+type node struct {
+	srv  *httptest.Server
+	ctl  *controller.Controller
+	stop func()
+}
+
+func newNode(tb testing.TB) *node {
+	tb.Helper()
+	rt, err := runtime.New(runtime.Options{TempDir: tb.TempDir()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctl, err := controller.New(controller.Options{Runtime: controller.FromRuntime(rt)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = ctl.Run(ctx); close(done) }()
+	srv := httptest.NewServer(restapi.NewHandler(ctl, restapi.Options{}))
+	return &node{srv: srv, ctl: ctl, stop: func() {
+		srv.Close()
+		cancel()
+		<-done
+		rt.Close()
+	}}
+}
+
+func procJSON(name string, argv ...string) []byte {
+	b, _ := json.Marshal(v1.Proc{
+		TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindProc},
+		Metadata: v1.ObjectMeta{Name: name},
+		Spec:     v1.ProcSpec{Argv: argv},
+	})
+	return b
+}
+
+func (n *node) create(tb testing.TB, c *http.Client, name string, argv ...string) v1.Proc {
+	resp, err := c.Post(n.srv.URL+procsURL, "application/json", bytes.NewReader(procJSON(name, argv...)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p v1.Proc
+	if resp.StatusCode != http.StatusCreated {
+		body, _ := io.ReadAll(resp.Body)
+		tb.Fatalf("create %s: %d %s", name, resp.StatusCode, body)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// rawSpawnWait is the baseline: fork/exec /bin/true with a pidfd, poll
+// the pidfd, wait4, count workers goroutines at a time.
+func rawSpawnWait(tb testing.TB, total, workers int) time.Duration {
+	var wg sync.WaitGroup
+	start := time.Now()
+	per := total / workers
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				pidfd := -1
+				pid, err := syscall.ForkExec("/bin/true", []string{"true"}, &syscall.ProcAttr{
+					Files: []uintptr{0, 1, 2},
+					Sys:   &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd},
+				})
+				if err != nil {
+					tb.Error(err)
+					return
+				}
+				fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+				for {
+					if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+						break
+					}
+				}
+				var ws unix.WaitStatus
+				var ru unix.Rusage
+				for {
+					if _, err := unix.Wait4(pid, &ws, 0, &ru); err != unix.EINTR {
+						break
+					}
+				}
+				unix.Close(pidfd)
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
+// BenchmarkHTTPCreateAndWait creates 2,000 /bin/true procs through the v1
+// API at concurrency 2 and waits for each to succeed (one watch stream),
+// against the raw fork/exec loop. Target: ratio ≥ 0.7.
+func BenchmarkHTTPCreateAndWait(b *testing.B) {
+	const total, workers = 2000, 2
+	n := newNode(b)
+	defer n.stop()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	var raw, api time.Duration
+	for iter := 0; b.Loop(); iter++ {
+		raw += rawSpawnWait(b, total, workers)
+		api += n.createAndWait(b, client, iter, total, workers)
+	}
+	rawRate := float64(total*b.N) / raw.Seconds()
+	apiRate := float64(total*b.N) / api.Seconds()
+	b.ReportMetric(rawRate, "raw-procs/s")
+	b.ReportMetric(apiRate, "http-procs/s")
+	b.ReportMetric(apiRate/rawRate, "ratio")
+}
+
+func (n *node) createAndWait(b *testing.B, client *http.Client, iter, total, workers int) time.Duration {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", n.srv.URL+procsURL+"?watch=true&labelSelector=iter%3D"+fmt.Sprint(iter), nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	finished := make(chan int, 1)
+	go func() {
+		done := map[string]bool{}
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<24)
+		for sc.Scan() {
+			var ev v1.WatchEvent
+			if json.Unmarshal(sc.Bytes(), &ev) != nil {
+				continue
+			}
+			if ev.Object.Status.Phase == v1.PhaseSucceeded {
+				done[ev.Object.Metadata.Name] = true
+				if len(done) == total {
+					break
+				}
+			}
+		}
+		finished <- len(done)
+	}()
+	start := time.Now()
+	var wg sync.WaitGroup
+	per := total / workers
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				name := fmt.Sprintf("p%d-%d-%d", iter, w, i)
+				body, _ := json.Marshal(v1.Proc{
+					TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindProc},
+					Metadata: v1.ObjectMeta{Name: name, Labels: map[string]string{"iter": fmt.Sprint(iter)}},
+					Spec:     v1.ProcSpec{Argv: []string{"/bin/true"}},
+				})
+				resp, err := client.Post(n.srv.URL+procsURL, "application/json", bytes.NewReader(body))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusCreated {
+					b.Errorf("create %s: %d", name, resp.StatusCode)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case got := <-finished:
+		if got != total {
+			b.Fatalf("%d of %d procs succeeded", got, total)
+		}
+	case <-time.After(2 * time.Minute):
+		b.Fatal("procs did not all succeed")
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	for _, p := range n.ctl.CollectAndDelete() {
+		_ = p
+	}
+	b.StartTimer()
+	return elapsed
+}
+
+// BenchmarkHTTPCreateLatency measures create→Running through the v1 API,
+// one at a time, and reports p50 and p99.
+func BenchmarkHTTPCreateLatency(b *testing.B) {
+	const count = 300
+	n := newNode(b)
+	defer n.stop()
+	client := &http.Client{}
+	var lat []time.Duration
+	for iter := 0; b.Loop(); iter++ {
+		for i := 0; i < count; i++ {
+			name := fmt.Sprintf("l%d-%d", iter, i)
+			start := time.Now()
+			p := n.create(b, client, name, "/bin/sleep", "600")
+			lat = append(lat, time.Since(start))
+			if p.Status.Phase != v1.PhaseRunning {
+				b.Fatalf("%s: phase %s after create", name, p.Status.Phase)
+			}
+		}
+		b.StopTimer()
+		n.ctl.SignalAll(int(syscall.SIGKILL))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if err := n.ctl.WaitAllExited(ctx); err != nil {
+			b.Fatal(err)
+		}
+		cancel()
+		n.ctl.CollectAndDelete()
+		b.StartTimer()
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// BenchmarkHTTPLog1GiB serves 1 GiB of captured output through GET …/log
+// and compares it with a raw read of a 1 GiB file and with the plain
+// net/http file server sending the same file over the same loopback.
+// Target: ratio-vs-file ≥ 0.8 (see the note in the issue's closing notes:
+// loopback TCP itself caps this well below 0.8 of a page-cache read, so
+// ratio-vs-http-file is reported as the fair bound).
+func BenchmarkHTTPLog1GiB(b *testing.B) {
+	const size = 1 << 30
+	n := newNode(b)
+	defer n.stop()
+	client := &http.Client{}
+	// The proc writes 1 GiB into a tempfile capture.
+	body := []byte(`{"apiVersion":"procstar.dev/v1","kind":"Proc","metadata":{"name":"big"},"spec":{"argv":["/usr/bin/head","-c","1073741824","/dev/zero"],"fds":[{"fd":"stdout","capture":{"mode":"tempfile","attached":false}}]}}`)
+	resp, err := client.Post(n.srv.URL+procsURL, "application/json", bytes.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	for {
+		info, err := n.ctl.OutputInfo(context.Background(), "big", 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if info.Complete {
+			if info.Length != size {
+				b.Fatalf("captured %d bytes", info.Length)
+			}
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The raw baselines read a regular file of the same size.
+	path := filepath.Join(b.TempDir(), "raw")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Real writes, not a sparse file, so both sides read the page cache.
+	chunk := make([]byte, 1<<20)
+	for written := 0; written < size; written += len(chunk) {
+		if _, err := f.Write(chunk); err != nil {
+			b.Fatal(err)
+		}
+	}
+	f.Close()
+	fileSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, path) }))
+	defer fileSrv.Close()
+
+	buf := make([]byte, 1<<20)
+	var rawFile, rawHTTP, logHTTP time.Duration
+	fetch := func(url string) time.Duration {
+		start := time.Now()
+		resp, err := client.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		got, err := io.CopyBuffer(io.Discard, resp.Body, buf)
+		resp.Body.Close()
+		if err != nil || got != size {
+			b.Fatalf("GET %s: %d bytes, %v", url, got, err)
+		}
+		return time.Since(start)
+	}
+	b.SetBytes(size)
+	for b.Loop() {
+		start := time.Now()
+		f, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		got, _ := io.CopyBuffer(io.Discard, struct{ io.Reader }{f}, buf)
+		f.Close()
+		if got != size {
+			b.Fatalf("raw read %d bytes", got)
+		}
+		rawFile += time.Since(start)
+		rawHTTP += fetch(fileSrv.URL)
+		logHTTP += fetch(n.srv.URL + procsURL + "/big/log?fd=stdout")
+	}
+	b.ReportMetric(rawFile.Seconds()/logHTTP.Seconds(), "ratio-vs-file")
+	b.ReportMetric(rawHTTP.Seconds()/logHTTP.Seconds(), "ratio-vs-http-file")
+	b.ReportMetric(float64(size*b.N)/logHTTP.Seconds()/(1<<20), "log-MiB/s")
+}
