@@ -177,7 +177,19 @@ func (h *handler) v1Watch(q *request, sel v1.Selector, rv string) {
 				return
 			}
 			buf.Reset()
-			if err := enc.Encode(ev); err != nil {
+			var line any = ev
+			if ev.Type == v1.WatchError {
+				// The backend dropped a watcher that fell behind; tell the
+				// client as Kubernetes does, with an Expired Status.
+				line = watchErrorEvent{Type: v1.WatchError, Object: v1.Status{
+					TypeMeta: v1.TypeMeta{Kind: "Status", APIVersion: "v1"},
+					Status:   "Failure",
+					Message:  "watch fell behind at resourceVersion " + ev.Object.Metadata.ResourceVersion + "; list again and watch from the list's resourceVersion",
+					Reason:   v1.StatusReasonGone,
+					Code:     http.StatusGone,
+				}}
+			}
+			if err := enc.Encode(line); err != nil {
 				h.log.Error(err, "encoding watch event failed", "proc", ev.Object.Metadata.Name)
 				return
 			}
@@ -189,6 +201,13 @@ func (h *handler) v1Watch(q *request, sel v1.Selector, rv string) {
 			}
 		}
 	}
+}
+
+// watchErrorEvent is an ERROR line of a watch stream, whose object is a
+// Status rather than a Proc.
+type watchErrorEvent struct {
+	Type   v1.WatchEventType `json:"type"`
+	Object v1.Status         `json:"object"`
 }
 
 // readV1Body reads the body of a create or apply and decodes exactly one

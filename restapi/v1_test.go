@@ -495,3 +495,49 @@ func (s recordSink) Error(_ error, msg string, _ ...any) {
 }
 func (s recordSink) WithValues(...any) logr.LogSink { return s }
 func (s recordSink) WithName(string) logr.LogSink   { return s }
+
+// TestV1WatchErrorIsStatus: when the backend drops a watcher that fell
+// behind (an ERROR event), the stream carries an Expired Status, not a
+// Proc, so clients know to list again.
+func TestV1WatchErrorIsStatus(t *testing.T) {
+	fb := v1Fixture()
+	srv := testServer(t, fb, Options{})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+procsPath+"?watch=true&labelSelector=app%3Dnone", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		fb.mu.Lock()
+		n := len(fb.watchers)
+		if n > 0 {
+			for ch := range fb.watchers {
+				ch <- v1.WatchEvent{Type: v1.WatchError, Object: v1.Proc{Metadata: v1.ObjectMeta{ResourceVersion: "42"}}}
+			}
+		}
+		fb.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("watch never registered")
+		}
+	}
+	line, err := bufio.NewReader(resp.Body).ReadBytes('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev struct {
+		Type   v1.WatchEventType
+		Object v1.Status
+	}
+	if err := json.Unmarshal(line, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Type != v1.WatchError || ev.Object.Kind != "Status" || ev.Object.Code != 410 || ev.Object.Reason != v1.StatusReasonGone || !strings.Contains(ev.Object.Message, "42") {
+		t.Fatalf("error line %s", line)
+	}
+}
