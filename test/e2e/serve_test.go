@@ -276,6 +276,20 @@ func TestServeProcstarRoutes(t *testing.T) {
 	if resp := do(t, "GET", base+"/procs/p1", "", ""); resp.code != 404 || resp.body != `{"errors":{"detail":null,"status":"404 Not Found"}}` {
 		t.Fatalf("GET deleted: %d %s", resp.code, resp.body)
 	}
+	metrics := do(t, "GET", base+"/metrics", "", "")
+	for _, want := range []string{"procstar_starts_total 1", `procstar_exits_total{reason="Signaled"} 1`, "procstar_spawn_latency_seconds_count 1", "procstar_capture_bytes_total 4"} {
+		if !strings.Contains(metrics.body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	var info struct {
+		ShutdownState string `json:"shutdownState"`
+		GroupID       string `json:"groupId"`
+		Pid           int    `json:"pid"`
+	}
+	if err := json.Unmarshal([]byte(do(t, "GET", base+"/agent", "", "").body), &info); err != nil || info.ShutdownState != "active" || info.GroupID != "default" || info.Pid != a.cmd.Process.Pid {
+		t.Errorf("GET /agent: %+v, %v", info, err)
+	}
 }
 
 type httpResult struct {
