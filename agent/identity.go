@@ -70,6 +70,15 @@ func (a *agent) info() Info {
 		Identity:      a.identity,
 		ShutdownState: st.String(),
 		Procs:         a.ctl.Len(),
+		Link:          a.linkStatus(),
 		Version:       version.Get(),
 	}
+}
+
+// linkStatus is Info.Link: the link's status, or nil without --agent.
+func (a *agent) linkStatus() any {
+	if a.link == nil {
+		return nil
+	}
+	return a.link.Status()
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"procstar.dev/procstar/agent/link"
 	v1 "procstar.dev/procstar/api/v1"
 	"procstar.dev/procstar/controller"
 	"procstar.dev/procstar/internal/version"
@@ -64,6 +65,10 @@ type Config struct {
 	Wait bool
 	// Serve runs the HTTP API as Listen says.
 	Serve bool
+	// Agent connects out to a control plane as Link says.
+	Agent bool
+	// Link configures Agent.
+	Link LinkConfig
 	// Listen configures the HTTP API.
 	Listen ServeConfig
 	// RestrictExe, when set, is the only executable procs may run.
@@ -103,6 +108,9 @@ func (c *Config) setDefaults() {
 	if c.GroupID == "" {
 		c.GroupID = "default"
 	}
+	if c.Link.WaitTimeout == 0 {
+		c.Link.WaitTimeout = DefaultWaitTimeout
+	}
 	if c.Listen.Port == 0 {
 		c.Listen.Port = 3000
 	}
@@ -125,6 +133,8 @@ type agent struct {
 	ctl      *controller.Controller
 	shutdown *Shutdown
 	identity Identity
+	// link is the agent link, when Agent.
+	link *link.Link
 }
 
 // Run runs the agent until its shutdown state reaches done and returns the
@@ -137,7 +147,7 @@ func Run(ctx context.Context, cfg Config) int {
 		// procstar prints this and goes on with both modes.
 		fmt.Fprintln(cfg.Stderr, "Specify only one of --exit or --wait.")
 	}
-	if !cfg.Exit && !cfg.Wait && !cfg.Serve {
+	if !cfg.Exit && !cfg.Wait && !cfg.Serve && !cfg.Agent {
 		fmt.Fprintln(cfg.Stderr, "Usage: Specify at least one of --exit, --wait, --serve, or --agent.")
 		return ExitDataErr
 	}
@@ -188,6 +198,16 @@ func Run(ctx context.Context, cfg Config) int {
 	}()
 
 	a := &agent{cfg: cfg, log: log, ctl: ctl, shutdown: NewShutdown(), identity: newIdentity(cfg)}
+	if cfg.Agent {
+		lcfg, err := a.linkConfig()
+		if err == nil {
+			a.link, err = link.New(lcfg, ctl)
+		}
+		if err != nil {
+			fmt.Fprintln(cfg.Stderr, err)
+			return ExitUsage
+		}
+	}
 
 	var srv *http.Server
 	if cfg.Serve {
@@ -209,22 +229,48 @@ func Run(ctx context.Context, cfg Config) int {
 
 	go a.handleSignals(ctx, sigs)
 	go a.idleLoop(ctx)
+	var linkDone <-chan error
+	if a.link != nil {
+		linkDone = a.startLink(ctx, a.link)
+	}
 	code := make(chan int, 1)
 	if cfg.Exit {
 		go func() { code <- a.exitMode(ctx) }()
 	}
 	if cfg.Wait {
-		go a.waitMode(ctx)
+		if cfg.Agent {
+			go a.waitModeAgent(ctx)
+		} else {
+			go a.waitMode(ctx)
+		}
 	}
 	a.waitDone(ctx)
 	if srv != nil {
 		stopServer(srv, log)
 	}
-	if cfg.Exit {
-		return <-code
+	exit := ExitOK
+	if linkDone != nil {
+		// Give the link a moment to push ShutDown{done} and close.
+		select {
+		case err := <-linkDone:
+			if err != nil {
+				exit = ExitFailure
+			}
+		case <-time.After(linkDoneGrace):
+			log.Info("agent link did not close in time")
+		}
 	}
-	return ExitOK
+	if cfg.Exit {
+		if c := <-code; c != ExitOK {
+			return c
+		}
+	}
+	return exit
 }
+
+// linkDoneGrace bounds how long Run waits, at done, for the link to tell
+// the server and close.
+const linkDoneGrace = 5 * time.Second
 
 // serve starts the HTTP API. It stops accepting new procs once the agent
 // leaves the active state, and stops serving at done (see Run).
@@ -353,7 +399,7 @@ func (a *agent) setShutdown(st ShutdownState) {
 	if !a.shutdown.Set(st) {
 		return
 	}
-	a.ctl.SetAccepting(false, "agent shutting down: "+st.String())
+	a.ctl.SetAccepting(false, st.String())
 	a.log.V(LevelInfo).Info("shutdown state", "state", st.String())
 	a.idleCheck()
 }

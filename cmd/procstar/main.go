@@ -9,7 +9,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -31,6 +33,7 @@ func main() {
 func run(args []string) int {
 	var cfg agent.Config
 	var logLevel string
+	var lf linkFlags
 	code := agent.ExitOK
 
 	cmd := &cobra.Command{
@@ -51,6 +54,9 @@ or - for standard input.`,
 			}
 			if cfg.Listen.Port < 1 || cfg.Listen.Port > 65535 {
 				return fmt.Errorf("%w: --serve-port %d is not a port number (1-65535)", errUsage, cfg.Listen.Port)
+			}
+			if err := lf.apply(cmd, &cfg); err != nil {
+				return err
 			}
 			if len(args) == 1 {
 				cfg.Input = args[0]
@@ -80,6 +86,22 @@ or - for standard input.`,
 	f.DurationVar(&cfg.TermGrace, "term-grace", 60*time.Second, "on SIGTERM, how long procs get before SIGKILL")
 	f.DurationVar(&cfg.DeleteGrace, "delete-grace", 5*time.Second, "at shutdown, how long clients get to collect and delete finished procs")
 	f.StringVar(&cfg.TempDir, "capture-dir", "", "directory for tempfile captures (default $TMPDIR or /tmp)")
+	f.BoolVarP(&cfg.Agent, "agent", "a", false, "connect out to a control plane as an agent")
+	f.StringVar(&cfg.Link.Host, "agent-host", "", "agent server `HOST` (default $"+agent.EnvAgentHost+")")
+	f.IntVar(&lf.port, "agent-port", 59789, "agent server `PORT` ($"+agent.EnvAgentPort+" when not given)")
+	f.StringVar(&cfg.Link.URL, "agent-url", "", "agent server `URL`, ws://… or wss://… (overrides --agent-host and --agent-port)")
+	f.StringVar(&cfg.Link.TokenFile, "agent-token-file", "", "read the access token from `file` (default $"+agent.EnvAgentToken+")")
+	f.StringVar(&cfg.Link.CertFile, "agent-cert", "", "TLS client certificate PEM `file` for the agent server")
+	f.StringVar(&cfg.Link.KeyFile, "agent-key", "", "TLS client key PEM `file` for --agent-cert")
+	f.StringArrayVar(&lf.labels, "label", nil, "agent label `key=value` (repeatable; sent to servers that accept labels)")
+	f.Float64Var(&lf.statusInterval, "status-interval", 5, "`SECS` between pushed status and output updates (servers that accept them)")
+	f.Float64Var(&lf.intervalStart, "connect-interval-start", 1, "`SECS` to wait after the first failed connection attempt")
+	f.Float64Var(&lf.intervalMult, "connect-interval-mult", 2, "`FAC`tor by which the wait grows after each further failure")
+	f.Float64Var(&lf.intervalMax, "connect-interval-max", 60, "most `SECS` to wait between connection attempts")
+	f.Uint64Var(&lf.countMax, "connect-count-max", 0, "most consecutive failed connection attempts before exiting 1 (0: no limit)")
+	f.Float64Var(&lf.readTimeout, "agent-read-timeout", 60, "reconnect if no frame arrives for `SECS` (for testing only)")
+	_ = f.MarkHidden("agent-read-timeout")
+	f.Uint64Var(&lf.waitTimeout, "wait-timeout", 600, "with --wait --agent: shut down if no work is assigned within `SECS`")
 	cmd.SetArgs(args)
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %v", errUsage, err) })
 
@@ -127,4 +149,55 @@ func newLogger(level zapcore.Level) logr.Logger {
 	enc.StacktraceKey = ""
 	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(os.Stderr), level)
 	return zapr.NewLogger(zap.New(core))
+}
+
+// linkFlags are the --agent flags that need checking or converting.
+type linkFlags struct {
+	port                                       int
+	labels                                     []string
+	statusInterval, intervalStart, intervalMax float64
+	intervalMult, readTimeout                  float64
+	countMax, waitTimeout                      uint64
+}
+
+// apply checks the flags and sets them in cfg.
+func (lf *linkFlags) apply(cmd *cobra.Command, cfg *agent.Config) error {
+	if cmd.Flags().Changed("agent-port") {
+		if lf.port < 1 || lf.port > 65535 {
+			return fmt.Errorf("%w: --agent-port %d is not a port number (1-65535)", errUsage, lf.port)
+		}
+		cfg.Link.Port = lf.port
+	}
+	for name, v := range map[string]float64{"status-interval": lf.statusInterval, "connect-interval-start": lf.intervalStart,
+		"connect-interval-mult": lf.intervalMult, "connect-interval-max": lf.intervalMax, "agent-read-timeout": lf.readTimeout} {
+		if !(v > 0) || v > 1e9 {
+			return fmt.Errorf("%w: --%s %v must be a positive number", errUsage, name, v)
+		}
+	}
+	cfg.Link.StatusInterval = seconds(lf.statusInterval)
+	cfg.Link.ConnectIntervalStart = seconds(lf.intervalStart)
+	cfg.Link.ConnectIntervalMult = lf.intervalMult
+	cfg.Link.ConnectIntervalMax = seconds(lf.intervalMax)
+	cfg.Link.ReadTimeout = seconds(lf.readTimeout)
+	cfg.Link.ConnectCountMax = int(min(lf.countMax, math.MaxInt32))
+	cfg.Link.WaitTimeout = seconds(float64(min(lf.waitTimeout, 1e9)))
+	if lf.waitTimeout == 0 {
+		cfg.Link.WaitTimeout = time.Nanosecond // at once, not the default
+	}
+	for _, kv := range lf.labels {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("%w: --label %q: want key=value", errUsage, kv)
+		}
+		if cfg.Link.Labels == nil {
+			cfg.Link.Labels = map[string]string{}
+		}
+		cfg.Link.Labels[k] = v
+	}
+	return nil
+}
+
+// seconds converts procstar's float seconds.
+func seconds(s float64) time.Duration {
+	return time.Duration(s * float64(time.Second))
 }
