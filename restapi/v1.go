@@ -196,6 +196,11 @@ func (h *handler) v1Watch(q *request, sel v1.Selector, rv string) {
 			if _, err := q.w.Write(buf.Bytes()); err != nil {
 				return
 			}
+			// Flush once a burst has been written, not after every event:
+			// a batch of creates then costs one write, not one per line.
+			if len(events) > 0 {
+				continue
+			}
 			if err := rc.Flush(); err != nil {
 				return
 			}
