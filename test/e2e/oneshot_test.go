@@ -5,8 +5,10 @@ package e2e_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -274,4 +276,34 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestBinaryOutputRoundTripsThroughBase64 captures every byte value and
+// gets it back from the base64 "data" of procstar's result.
+func TestBinaryOutputRoundTripsThroughBase64(t *testing.T) {
+	var format strings.Builder
+	want := make([]byte, 256)
+	for i := range 256 {
+		fmt.Fprintf(&format, "\\%03o", i)
+		want[i] = byte(i)
+	}
+	spec, err := json.Marshal(map[string]any{"specs": map[string]any{"bin": map[string]any{
+		"argv": []string{"/usr/bin/printf", format.String()},
+		"fds":  [][]any{{"stdout", map[string]any{"capture": map[string]any{"mode": "memory"}}}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := procstar(t, string(spec), "--print", "-")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	out := decodeResults(t, r.stdout)["bin"]["fds"].(map[string]any)["stdout"].(map[string]any)
+	if out["type"] != "data" || out["encoding"] != "base64" {
+		t.Fatalf("stdout result %v", out)
+	}
+	got, err := base64.StdEncoding.DecodeString(out["data"].(string))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("decoded %d bytes (%v), want the 256 byte values in order", len(got), err)
+	}
 }
