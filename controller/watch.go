@@ -130,7 +130,9 @@ func (c *Controller) serveWatch(ctx context.Context, selector v1.Selector, curso
 		}
 	}
 	for _, o := range initial {
-		if !send(v1.WatchEvent{Type: v1.Added, Object: *o.DeepCopy()}) {
+		we := v1.WatchEvent{Type: v1.Added}
+		o.DeepCopyInto(&we.Object)
+		if !send(we) {
 			return
 		}
 	}
@@ -167,7 +169,9 @@ func (c *Controller) serveWatch(ctx context.Context, selector v1.Selector, curso
 			if !selector.Matches(ev.obj.Metadata.Labels) {
 				continue
 			}
-			if !send(v1.WatchEvent{Type: ev.typ, Object: *ev.obj.DeepCopy()}) {
+			we := v1.WatchEvent{Type: ev.typ}
+			ev.obj.DeepCopyInto(&we.Object) // no intermediate *Proc
+			if !send(we) {
 				return
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 
 	v1 "procstar.dev/procstar/api/v1"
@@ -257,16 +258,34 @@ func writeStatus(w http.ResponseWriter, err error) {
 
 // writeJSON writes v as compact JSON with a newline, for the v1 API.
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	// json.Encoder writes what json.Marshal returns and the newline, into
+	// a pooled buffer rather than a new slice grown for the newline.
+	buf := jsonBufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer putJSONBuf(buf)
+	var b []byte
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
 		code = http.StatusInternalServerError
 		b = fmt.Appendf(nil, `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"internal error","reason":%q,"code":500}`,
 			v1.StatusReasonInternalError)
+		b = append(b, '\n')
+	} else {
+		b = buf.Bytes()
 	}
-	b = append(b, '\n')
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(code)
 	_, _ = w.Write(b)
+}
+
+// jsonBufPool holds writeJSON's buffers.
+var jsonBufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putJSONBuf returns buf to the pool unless it has grown large (a big
+// list), which is left to the garbage collector.
+func putJSONBuf(buf *bytes.Buffer) {
+	if buf.Cap() <= 64<<10 {
+		jsonBufPool.Put(buf)
+	}
 }

@@ -168,6 +168,7 @@ func (h *handler) v1Watch(q *request, sel v1.Selector, rv string) {
 	_ = rc.Flush()
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
+	cur := new(v1.WatchEvent)
 	for {
 		select {
 		case <-ctx.Done():
@@ -177,7 +178,10 @@ func (h *handler) v1Watch(q *request, sel v1.Selector, rv string) {
 				return
 			}
 			buf.Reset()
-			var line any = ev
+			// Through one reused pointer: boxing each event would copy it
+			// to the heap.
+			*cur = ev
+			var line any = cur
 			if ev.Type == v1.WatchError {
 				// The backend dropped a watcher that fell behind; tell the
 				// client as Kubernetes does, with an Expired Status.
@@ -218,7 +222,7 @@ type watchErrorEvent struct {
 // readV1Body reads the body of a create or apply and decodes exactly one
 // Proc from JSON or YAML.
 func readV1Body(q *request) (v1.Proc, error) {
-	if ct := q.r.Header.Get("Content-Type"); ct != "" {
+	if ct := q.r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
 		mt, _, err := mime.ParseMediaType(ct)
 		switch {
 		case err != nil:
@@ -277,7 +281,7 @@ func (h *handler) v1Create(q *request) {
 	if len(created) == 1 {
 		p = created[0]
 	}
-	writeJSON(q.w, http.StatusCreated, p)
+	writeJSON(q.w, http.StatusCreated, &p)
 }
 
 // GET /apis/procstar.dev/v1/procs/{name}

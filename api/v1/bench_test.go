@@ -49,3 +49,15 @@ func BenchmarkDeepCopyFull(b *testing.B) {
 		_ = procs[0].DeepCopy()
 	}
 }
+
+// BenchmarkDecodeSmallJSON decodes the one-object JSON body of a typical
+// create (as agent's BenchmarkHTTPCreateAndWait sends).
+func BenchmarkDecodeSmallJSON(b *testing.B) {
+	data := []byte(`{"apiVersion":"procstar.dev/v1","kind":"Proc","metadata":{"name":"p0-1-2","labels":{"iter":"0"}},"spec":{"argv":["/bin/true"]},"status":{}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	yamlv2 "go.yaml.in/yaml/v2"
@@ -82,7 +83,7 @@ func (e *DecodeError) Unwrap() []error { return e.Problems }
 // that name the field. Decode neither validates nor sets defaults. The
 // returned error is a *DecodeError.
 func Decode(data []byte) ([]Proc, error) {
-	trees, err := parseDocuments(data)
+	trees, raw, err := parseDocuments(data)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +93,7 @@ func Decode(data []byte) ([]Proc, error) {
 		if len(trees) > 1 {
 			doc = i + 1
 		}
-		got, problems := decodeObject(tree)
+		got, problems := decodeObject(tree, raw)
 		if len(problems) > 0 {
 			return nil, &DecodeError{Doc: doc, Problems: problems}
 		}
@@ -103,18 +104,21 @@ func Decode(data []byte) ([]Proc, error) {
 
 // parseDocuments turns the input into JSON-shaped trees (map[string]any,
 // []any, string, bool, json.Number, nil), one per non-empty document.
-func parseDocuments(data []byte) ([]any, error) {
+// When the input is a single JSON object it also returns that object's
+// text, which decodeObject then decodes from: once checkTree has passed
+// the tree (every key a field, matched exactly and only once, every value
+// of its field's type), the text decodes to just what the tree marshalled
+// again would, without the cost of marshalling it.
+func parseDocuments(data []byte) ([]any, []byte, error) {
 	if t := bytes.TrimSpace(data); len(t) > 0 && (t[0] == '{' || t[0] == '[') && json.Valid(t) {
-		dec := json.NewDecoder(bytes.NewReader(t))
-		dec.UseNumber()
-		tree, err := jsonValue(dec, "", 0)
+		tree, err := validJSONTree(t)
 		if err != nil {
-			return nil, &DecodeError{Problems: []error{err}}
+			return nil, nil, &DecodeError{Problems: []error{err}}
 		}
 		if arr, ok := tree.([]any); ok {
-			return slices.DeleteFunc(arr, func(v any) bool { return v == nil }), nil
+			return slices.DeleteFunc(arr, func(v any) bool { return v == nil }), nil, nil
 		}
-		return []any{tree}, nil
+		return []any{tree}, t, nil
 	}
 	docs := splitDocuments(data)
 	var trees []any
@@ -136,13 +140,13 @@ func parseDocuments(data []byte) ([]any, error) {
 	}
 	if len(errs) > 0 {
 		if len(docs) == 1 {
-			return nil, &DecodeError{Problems: []error{errors.Unwrap(errs[0])}}
+			return nil, nil, &DecodeError{Problems: []error{errors.Unwrap(errs[0])}}
 		}
 		// Numbering here counts every document, empty ones included,
 		// because a document that does not parse cannot be told empty.
-		return nil, &DecodeError{Problems: errs}
+		return nil, nil, &DecodeError{Problems: errs}
 	}
-	return trees, nil
+	return trees, nil, nil
 }
 
 // yamlError drops the library's "yaml: " prefix.
@@ -154,51 +158,6 @@ func yamlError(err error) error {
 
 // maxDepth bounds the nesting of JSON input.
 const maxDepth = 1000
-
-// jsonValue reads one JSON value from dec into a tree, rejecting duplicate
-// object keys (which encoding/json would silently resolve to the last).
-func jsonValue(dec *json.Decoder, path string, depth int) (any, error) {
-	if depth > maxDepth {
-		return nil, &FieldError{Field: path, Detail: fmt.Sprintf("nested more than %d deep", maxDepth)}
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
-	}
-	switch tok {
-	case json.Delim('{'):
-		obj := map[string]any{}
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return nil, err
-			}
-			k, _ := kt.(string)
-			if _, dup := obj[k]; dup {
-				return nil, &FieldError{Field: child(path, k), Detail: "duplicate key"}
-			}
-			v, err := jsonValue(dec, child(path, k), depth+1)
-			if err != nil {
-				return nil, err
-			}
-			obj[k] = v
-		}
-		_, err := dec.Token() // '}'
-		return obj, err
-	case json.Delim('['):
-		arr := []any{}
-		for dec.More() {
-			v, err := jsonValue(dec, index(path, len(arr)), depth+1)
-			if err != nil {
-				return nil, err
-			}
-			arr = append(arr, v)
-		}
-		_, err := dec.Token() // ']'
-		return arr, err
-	}
-	return tok, nil
-}
 
 // splitDocuments splits YAML text on "---" lines. Text after "---" on the
 // same line belongs to the next document.
@@ -287,8 +246,9 @@ func jsonTree(v any, path string) (any, error) {
 }
 
 // decodeObject checks a document's apiVersion, kind and fields and decodes
-// it.
-func decodeObject(tree any) ([]Proc, []error) {
+// it, from raw when not nil (the document's JSON text), else from the
+// tree.
+func decodeObject(tree any, raw []byte) ([]Proc, []error) {
 	obj, ok := tree.(map[string]any)
 	if !ok {
 		return nil, []error{&FieldError{Detail: "must be an object with apiVersion and kind, not " + describe(tree)}}
@@ -320,9 +280,12 @@ func decodeObject(tree any) ([]Proc, []error) {
 	if len(problems) > 0 {
 		return nil, problems
 	}
-	b, err := json.Marshal(tree)
-	if err != nil {
-		return nil, []error{err}
+	b := raw
+	if b == nil {
+		var err error
+		if b, err = json.Marshal(tree); err != nil {
+			return nil, []error{err}
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -396,7 +359,7 @@ func checkTree(tree any, t reflect.Type, path string, problems *[]error) {
 		}
 		*problems = append(*problems, &FieldError{Field: path, Detail: detail})
 	}
-	if reflect.PointerTo(t).Implements(jsonUnmarshalerType) {
+	if isUnmarshaler(t) {
 		b, err := json.Marshal(tree)
 		if err == nil {
 			err = reflect.New(t).Interface().(json.Unmarshaler).UnmarshalJSON(b)
@@ -485,9 +448,36 @@ func checkTree(tree any, t reflect.Type, path string, problems *[]error) {
 	}
 }
 
+// fieldsCache holds structFields' answers by type: they depend on the type
+// alone and are read, never modified.
+var fieldsCache sync.Map // reflect.Type -> map[string]reflect.Type
+
+// unmarshalerCache records, by type, whether a pointer to it is a
+// json.Unmarshaler.
+var unmarshalerCache sync.Map // reflect.Type -> bool
+
+// isUnmarshaler reports whether *t implements json.Unmarshaler.
+func isUnmarshaler(t reflect.Type) bool {
+	if v, ok := unmarshalerCache.Load(t); ok {
+		return v.(bool)
+	}
+	is := reflect.PointerTo(t).Implements(jsonUnmarshalerType)
+	unmarshalerCache.Store(t, is)
+	return is
+}
+
 // structFields maps the JSON names of t's fields, embedded structs
-// included, to their types.
+// included, to their types. The map is shared: callers must not modify it.
 func structFields(t reflect.Type) map[string]reflect.Type {
+	if v, ok := fieldsCache.Load(t); ok {
+		return v.(map[string]reflect.Type)
+	}
+	out := buildStructFields(t)
+	fieldsCache.Store(t, out)
+	return out
+}
+
+func buildStructFields(t reflect.Type) map[string]reflect.Type {
 	out := make(map[string]reflect.Type, t.NumField())
 	for i := range t.NumField() {
 		f := t.Field(i)
