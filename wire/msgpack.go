@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -79,7 +80,6 @@ var (
 	timeType     = reflect.TypeFor[Time]()
 	fdResType    = reflect.TypeFor[FdRes]()
 	procSpecType = reflect.TypeFor[ProcSpec]()
-	bytesType    = reflect.TypeFor[[]byte]()
 	registerType = reflect.TypeFor[Register]()
 )
 
@@ -88,6 +88,8 @@ type field struct {
 	name      string
 	index     int
 	omitEmpty bool
+	// key is name encoded as a msgpack string, written as is.
+	key []byte
 }
 
 // fieldPlans holds the fields of every struct type reachable from a
@@ -146,10 +148,25 @@ func computeFields(t reflect.Type) []field {
 		if name == "" {
 			name = sf.Name
 		}
-		fs = append(fs, field{name: name, index: i, omitEmpty: opts == "omitempty"})
+		fs = append(fs, field{name: name, index: i, omitEmpty: opts == "omitempty", key: encodedString(name)})
 	}
 	return fs
 }
+
+// encodedString returns s encoded as a msgpack string.
+func encodedString(s string) []byte {
+	var b bytes.Buffer
+	if err := msgpack.NewEncoder(&b).EncodeString(s); err != nil {
+		panic(err) // writing to a bytes.Buffer does not fail
+	}
+	return b.Bytes()
+}
+
+// encodeBufs holds scratch buffers for EncodeMessage.
+var encodeBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuf bounds the scratch buffers kept in encodeBufs.
+const maxPooledBuf = 64 << 10
 
 // ---- encoding -------------------------------------------------------------
 
@@ -172,25 +189,68 @@ func EncodeMessage(m Message) ([]byte, error) {
 	if messageTypes[m.MessageType()] != v.Type() {
 		return nil, fmt.Errorf("%w: %T is not a protocol message", ErrBadMessage, m)
 	}
-	size := 128
-	if d, ok := m.(ProcFdData); ok {
-		size += len(d.Data) + len(d.ProcID) + len(d.Fd)
-	} else if d, ok := m.(*ProcFdData); ok {
-		size += len(d.Data) + len(d.ProcID) + len(d.Fd)
+	if b, ok := encodeFast(m); ok {
+		return b, nil
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
+	size := -1
+	if d, ok := m.(ProcFdData); ok {
+		size = 128 + len(d.Data) + len(d.ProcID) + len(d.Fd)
+	} else if d, ok := m.(*ProcFdData); ok {
+		size = 128 + len(d.Data) + len(d.ProcID) + len(d.Fd)
+	}
+	var buf *bytes.Buffer
+	if size >= 0 {
+		// The data is copied once, straight into the result.
+		buf = bytes.NewBuffer(make([]byte, 0, size))
+	} else {
+		// Other messages are small: encode into a pooled scratch buffer
+		// and copy the result out at its exact size.
+		buf = encodeBufs.Get().(*bytes.Buffer)
+		buf.Reset()
+		defer func() {
+			if buf.Cap() <= maxPooledBuf {
+				encodeBufs.Put(buf)
+			}
+		}()
+	}
 	e := msgpack.GetEncoder()
 	defer msgpack.PutEncoder(e)
 	e.Reset(buf)
-	enc := encoder{e: e}
+	enc := encoder{e: e, buf: buf}
 	if err := enc.structFields(v, m.MessageType()); err != nil {
 		return nil, fmt.Errorf("%w: encode %s: %w", ErrBadMessage, m.MessageType(), err)
 	}
-	return buf.Bytes(), nil
+	if size >= 0 {
+		return buf.Bytes(), nil
+	}
+	return bytes.Clone(buf.Bytes()), nil
 }
 
+// errNoFastPath makes EncodeMessage take the reflective path.
+var errNoFastPath = errors.New("no fast path")
+
+// encodeFast encodes m without reflection where a fast path exists (see
+// msgpack_result.go). ok is false when there is none, or when m cannot be
+// encoded: the reflective path then says why, in its own words.
+func encodeFast(m Message) (b []byte, ok bool) {
+	var r *ProcResult
+	switch m := m.(type) {
+	case ProcResult:
+		r = &m
+	case *ProcResult:
+		r = m
+	default:
+		return nil, false
+	}
+	b, err := encodeProcResult(make([]byte, 0, 1024), r)
+	return b, err == nil
+}
+
+// encoder writes through e to buf; e writes straight to buf, unbuffered,
+// so the two may be interleaved.
 type encoder struct {
-	e *msgpack.Encoder
+	e   *msgpack.Encoder
+	buf *bytes.Buffer
 }
 
 // structFields writes struct v as a map, with "type" first when typ is
@@ -222,9 +282,7 @@ func (enc encoder) structFields(v reflect.Value, typ string) error {
 		if f.omitEmpty && fv.IsZero() {
 			continue
 		}
-		if err := enc.e.EncodeString(f.name); err != nil {
-			return err
-		}
+		enc.buf.Write(f.key)
 		if err := enc.value(fv); err != nil {
 			return fmt.Errorf("%s: %w", f.name, err)
 		}
@@ -234,28 +292,37 @@ func (enc encoder) structFields(v reflect.Value, typ string) error {
 
 func (enc encoder) value(v reflect.Value) error {
 	e := enc.e
-	switch v.Type() {
-	case timeType:
-		var tmp [40]byte
-		return e.EncodeString(string(appendTime(tmp[:0], time.Time(v.Interface().(Time)))))
-	case fdResType:
-		return enc.fdRes(v.Interface().(FdRes))
-	case procSpecType:
-		p := v.Interface().(ProcSpec)
-		for i, f := range p.Fds {
-			if n := f.Spec.variants(); n != 1 {
-				return fmt.Errorf("fds[%d]: fd spec has %d variants set, want exactly 1", i, n)
+	kind := v.Kind()
+	if kind == reflect.Struct {
+		// The special types (but []byte, handled below with every byte
+		// slice) are structs: only then compare types.
+		switch v.Type() {
+		case timeType:
+			// The string, with its msgpack header (fixstr or str 8) in
+			// front, without a detour through a string.
+			var tmp [48]byte
+			n := len(appendTime(tmp[2:2], time.Time(v.Interface().(Time))))
+			if n < 32 {
+				tmp[1] = 0xa0 | byte(n)
+				enc.buf.Write(tmp[1 : 2+n])
+			} else {
+				tmp[0], tmp[1] = 0xd9, byte(n)
+				enc.buf.Write(tmp[:2+n])
 			}
+			return nil
+		case fdResType:
+			return enc.fdRes(v.Interface().(FdRes))
+		case procSpecType:
+			p := v.Interface().(ProcSpec)
+			for i, f := range p.Fds {
+				if n := f.Spec.variants(); n != 1 {
+					return fmt.Errorf("fds[%d]: fd spec has %d variants set, want exactly 1", i, n)
+				}
+			}
+			return enc.value(reflect.ValueOf(specWireForm(p)))
 		}
-		return enc.value(reflect.ValueOf(specWireForm(p)))
-	case bytesType:
-		b := v.Bytes()
-		if b == nil {
-			b = []byte{}
-		}
-		return e.EncodeBytes(b)
 	}
-	switch v.Kind() {
+	switch kind {
 	case reflect.Pointer, reflect.Interface:
 		if v.IsNil() {
 			return e.EncodeNil()

@@ -273,7 +273,17 @@ func FormatTime(t time.Time) string {
 
 func appendTime(b []byte, t time.Time) []byte {
 	t = t.UTC()
-	b = t.AppendFormat(b, "2006-01-02T15:04:05")
+	if year, month, day := t.Date(); year >= 0 && year <= 9999 {
+		// t.AppendFormat(b, "2006-01-02T15:04:05"), without parsing the
+		// layout.
+		hour, minute, sec := t.Clock()
+		b = append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+			byte('0'+int(month)/10), byte('0'+int(month)%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
+			byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10), ':',
+			byte('0'+sec/10), byte('0'+sec%10))
+	} else {
+		b = t.AppendFormat(b, "2006-01-02T15:04:05")
+	}
 	ns := t.Nanosecond()
 	switch {
 	case ns == 0:

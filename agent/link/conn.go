@@ -352,12 +352,14 @@ type sendQueue struct {
 	// ready has a token while frames (or the finish) wait.
 	ready chan struct{}
 
-	mu       sync.Mutex // guards frames, bytes, finished and room
+	mu       sync.Mutex // guards frames, bytes, finished, room and waiting
 	frames   [][]byte
 	bytes    int
 	finished bool
-	// room is closed, and replaced, whenever frames are taken.
-	room chan struct{}
+	// room is closed, and replaced, when frames are taken while waiting
+	// says pushWait waits on it.
+	room    chan struct{}
+	waiting bool
 }
 
 func newSendQueue(max int) *sendQueue {
@@ -407,6 +409,7 @@ func (q *sendQueue) pushWait(ctx context.Context, frame []byte) error {
 			return nil
 		}
 		room := q.room
+		q.waiting = true
 		q.mu.Unlock()
 		select {
 		case <-room:
@@ -443,7 +446,10 @@ func (q *sendQueue) pop() (frame []byte, finished, ok bool) {
 	q.frames[0] = nil
 	q.frames = q.frames[1:]
 	q.bytes -= len(frame)
-	close(q.room)
-	q.room = make(chan struct{})
+	if q.waiting {
+		close(q.room)
+		q.room = make(chan struct{})
+		q.waiting = false
+	}
 	return frame, false, true
 }
