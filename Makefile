@@ -49,7 +49,7 @@ oneshot: build ## Run config/samples/hello.yaml once and print the result.
 
 .PHONY: bench
 bench: ## Run the benchmarks; each reports its ratio against a raw baseline.
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -timeout 30m ./runtime/...
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -timeout 30m $(PKGS)
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each.
