@@ -14,6 +14,8 @@ import (
 	"time"
 
 	v1 "procstar.dev/procstar/api/v1"
+	"procstar.dev/procstar/internal/signals"
+	"slices"
 )
 
 // FuzzCheckBatch: no input makes the batch check (or the env builder)
@@ -171,4 +173,12 @@ func TestCloseDetaches(t *testing.T) {
 	syscall.Kill(pid, syscall.SIGKILL)
 	var ws syscall.WaitStatus
 	syscall.Wait4(pid, &ws, 0, nil) // the runtime is gone; reap it here
+}
+
+// TestLibcSignalsAreThirtyTwoAndThree pins the mask New ignores when it
+// judges the agent's signal state: exactly glibc's two internal signals.
+func TestLibcSignalsAreThirtyTwoAndThree(t *testing.T) {
+	if got := signals.Set(libcSignals); !slices.Equal(got, []string{"SIG32", "SIG33"}) {
+		t.Fatalf("libcSignals covers %v", got)
+	}
 }

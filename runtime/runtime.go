@@ -142,6 +142,7 @@ func New(opts Options) (*Runtime, error) {
 	// exact. The blocked mask is per thread and the main thread's changes
 	// while the Go runtime works, so use the one sampled at start-up.
 	_, ignored, err := procfs.SignalState(os.Getpid())
+	ignored &^= libcSignals
 	switch {
 	case err != nil:
 		r.log.Info("cannot read agent signal state; using the trampoline", "error", err.Error())
@@ -215,6 +216,14 @@ func scanInheritedFds() map[int]bool {
 	}
 	return out
 }
+
+// libcSignals are signals 32 and 33 (bits 31 and 32), which glibc keeps
+// for itself (thread cancellation and set*id broadcasts) and installs its
+// own handlers for whenever it needs them, whatever it inherited. GNU make
+// starts its children with both ignored; that alone does not make the
+// agent's signal state unclean, or every spawn under `make run` would pay
+// for the trampoline.
+const libcSignals = 1<<(32-1) | 1<<(33-1)
 
 // startupSigmask is the signal mask of the main thread while packages
 // initialise, as a bitmap with bit n-1 for signal n. Children started
