@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,7 +16,6 @@ import (
 
 	v1 "procstar.dev/procstar/api/v1"
 	"procstar.dev/procstar/internal/signals"
-	"slices"
 )
 
 // FuzzCheckBatch: no input makes the batch check (or the env builder)
