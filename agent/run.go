@@ -470,16 +470,25 @@ func (a *agent) writeResults(results map[string]wire.ProcRes) int {
 
 // waitMode ends the agent once the table is empty.
 func (a *agent) waitMode(ctx context.Context) {
+	if a.waitEmpty(ctx, nil) {
+		a.setShutdown(Done)
+	}
+}
+
+// waitEmpty waits until the table is empty, and reports whether it is; it
+// gives up when ctx ends or deadline fires (nil: no deadline).
+func (a *agent) waitEmpty(ctx context.Context, deadline <-chan time.Time) bool {
 	for {
 		changed := a.ctl.Changed()
 		if a.ctl.Len() == 0 {
-			a.setShutdown(Done)
-			return
+			return true
 		}
 		select {
 		case <-changed:
+		case <-deadline:
+			return false
 		case <-ctx.Done():
-			return
+			return false
 		}
 	}
 }

@@ -66,19 +66,7 @@ func (a *agent) kill(ctx context.Context) {
 func (a *agent) finish(ctx context.Context) {
 	timer := time.NewTimer(a.cfg.DeleteGrace)
 	defer timer.Stop()
-	for {
-		changed := a.ctl.Changed()
-		if a.ctl.Len() == 0 {
-			break
-		}
-		select {
-		case <-changed:
-			continue
-		case <-timer.C:
-		case <-ctx.Done():
-		}
-		break
-	}
+	a.waitEmpty(ctx, timer.C)
 	a.setShutdown(Done)
 }
 
