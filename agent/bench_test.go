@@ -21,10 +21,9 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	v1 "procstar.dev/procstar/api/v1"
 	"procstar.dev/procstar/controller"
+	"procstar.dev/procstar/internal/rawspawn"
 	"procstar.dev/procstar/restapi"
 	"procstar.dev/procstar/runtime"
 )
@@ -86,8 +85,8 @@ func (n *node) create(tb testing.TB, c *http.Client, name string, argv ...string
 	return p
 }
 
-// rawSpawnWait is the baseline: fork/exec /bin/true with a pidfd, poll
-// the pidfd, wait4, count workers goroutines at a time.
+// rawSpawnWait is the baseline: rawspawn.Run of /bin/true, total times,
+// workers goroutines at a time.
 func rawSpawnWait(tb testing.TB, total, workers int) time.Duration {
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -97,29 +96,10 @@ func rawSpawnWait(tb testing.TB, total, workers int) time.Duration {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < per; i++ {
-				pidfd := -1
-				pid, err := syscall.ForkExec("/bin/true", []string{"true"}, &syscall.ProcAttr{
-					Files: []uintptr{0, 1, 2},
-					Sys:   &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd},
-				})
-				if err != nil {
+				if err := rawspawn.Run("/bin/true", nil); err != nil {
 					tb.Error(err)
 					return
 				}
-				fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
-				for {
-					if _, err := unix.Poll(fds, -1); err != unix.EINTR {
-						break
-					}
-				}
-				var ws unix.WaitStatus
-				var ru unix.Rusage
-				for {
-					if _, err := unix.Wait4(pid, &ws, 0, &ru); err != unix.EINTR {
-						break
-					}
-				}
-				unix.Close(pidfd)
 			}
 		}()
 	}
@@ -221,9 +201,7 @@ func (n *node) createAndWait(b *testing.B, client *http.Client, iter, total, wor
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
-	for _, p := range n.ctl.CollectAndDelete() {
-		_ = p
-	}
+	n.ctl.CollectAndDelete()
 	b.StartTimer()
 	return elapsed
 }

@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	v1 "procstar.dev/procstar/api/v1"
+	"procstar.dev/procstar/internal/rawspawn"
 )
 
 const (
@@ -49,39 +47,6 @@ func runParallel(b *testing.B, n, conc int, f func(i int) error) time.Duration {
 	return elapsed
 }
 
-// rawSpawnWait is the baseline: fork/exec /bin/true with a pidfd, poll the
-// pidfd, reap.
-func rawSpawnWait() error {
-	pidfd := -1
-	attr := &syscall.ProcAttr{
-		Env:   []string{},
-		Files: []uintptr{0, 1, 2},
-		Sys:   &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd},
-	}
-	pid, err := syscall.ForkExec("/bin/true", []string{"/bin/true"}, attr)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(pidfd)
-	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
-	for {
-		if _, err := unix.Poll(fds, -1); err != unix.EINTR {
-			if err != nil {
-				return err
-			}
-			break
-		}
-	}
-	var ws unix.WaitStatus
-	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil {
-		return err
-	}
-	if ws.ExitStatus() != 0 {
-		return fmt.Errorf("/bin/true: %v", ws)
-	}
-	return nil
-}
-
 // BenchmarkCreateWait creates 2,000 /bin/true procs through the controller
 // (on the real runtime) at concurrency 2 and waits for each to reach a
 // terminal phase, against a raw ForkExec+pidfd loop in the same run.
@@ -90,7 +55,7 @@ func BenchmarkCreateWait(b *testing.B) {
 	c, ctx := newReal(b, nil)
 	var rawTotal, ctlTotal time.Duration
 	for iter := 0; b.Loop(); iter++ {
-		rawTotal += runParallel(b, benchProcs, benchConcurrency, func(int) error { return rawSpawnWait() })
+		rawTotal += runParallel(b, benchProcs, benchConcurrency, func(int) error { return rawspawn.Run("/bin/true", nil) })
 
 		var waiters sync.Map // name -> chan struct{}
 		wctx, cancel := context.WithCancel(ctx)

@@ -33,9 +33,9 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/gorilla/websocket"
 	"github.com/vmihailenco/msgpack/v5"
-	"golang.org/x/sys/unix"
 
 	"procstar.dev/procstar/agent"
+	"procstar.dev/procstar/internal/rawspawn"
 	"procstar.dev/procstar/test/fakecontrol"
 )
 
@@ -180,7 +180,7 @@ func BenchmarkStartTrue(b *testing.B) {
 	}
 	for range n {
 		t0 := time.Now()
-		if err := forkExecWait("/bin/true"); err != nil {
+		if err := rawspawn.Run("/bin/true", nil); err != nil {
 			b.Fatal(err)
 		}
 		rawT = append(rawT, time.Since(t0))
@@ -195,28 +195,6 @@ func p50(ds []time.Duration) time.Duration {
 	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[len(s)/2]
-}
-
-// forkExecWait runs path with ForkExec, waits on its pidfd and reaps it.
-func forkExecWait(path string) error {
-	pidfd := -1
-	pid, err := syscall.ForkExec(path, []string{path}, &syscall.ProcAttr{
-		Files: []uintptr{0, 1, 2},
-		Sys:   &syscall.SysProcAttr{PidFD: &pidfd},
-	})
-	if err != nil {
-		return err
-	}
-	defer unix.Close(pidfd)
-	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
-	for {
-		if _, err := unix.Poll(fds, -1); err != unix.EINTR {
-			break
-		}
-	}
-	var ws unix.WaitStatus
-	_, err = unix.Wait4(pid, &ws, 0, nil)
-	return err
 }
 
 var (

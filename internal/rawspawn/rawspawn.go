@@ -1,0 +1,56 @@
+// Package rawspawn is the raw baseline the spawn benchmarks measure the
+// runtime against: fork/exec with a pidfd, a blocking poll on the pidfd and
+// wait4, as a hand-written parent would do it, with nothing else.
+//
+// It exists only for benchmarks; nothing outside tests may use it, and it
+// must stay as bare as it is.
+package rawspawn
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Run starts path (argv is just path) in a new session with fds 0-2
+// inherited and environment env, waits on its pidfd, reaps it with wait4
+// and returns an error unless it exited 0.
+func Run(path string, env []string) error {
+	pidfd := -1
+	pid, err := syscall.ForkExec(path, []string{path}, &syscall.ProcAttr{
+		Env:   env,
+		Files: []uintptr{0, 1, 2},
+		Sys:   &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd},
+	})
+	if err != nil {
+		return err
+	}
+	defer unix.Close(pidfd)
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	for {
+		_, err := unix.Poll(fds, -1)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
+	var ws unix.WaitStatus
+	var ru unix.Rusage
+	for {
+		_, err = unix.Wait4(pid, &ws, 0, &ru)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if !ws.Exited() || ws.ExitStatus() != 0 {
+		return fmt.Errorf("%s: wait status %#x", path, uint32(ws))
+	}
+	return nil
+}
