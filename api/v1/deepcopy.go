@@ -92,6 +92,7 @@ func (s *ProcSpec) DeepCopyInto(out *ProcSpec) {
 	out.CloseOtherFds = clonePtr(s.CloseOtherFds)
 	out.SystemdProperties = s.SystemdProperties.DeepCopy()
 	out.Resources = s.Resources.DeepCopy()
+	out.KillTree = clonePtr(s.KillTree)
 	out.Timeout = s.Timeout.DeepCopy()
 	out.Placement = s.Placement.DeepCopy()
 }
@@ -229,6 +230,8 @@ func (s *ProcStatus) DeepCopyInto(out *ProcStatus) {
 	out.ProcStat = s.ProcStat.DeepCopy()
 	out.ProcStatm = clonePtr(s.ProcStatm)
 	out.CgroupAccounting = s.CgroupAccounting.DeepCopy()
+	out.Resources = clonePtr(s.Resources)
+	out.PerfCounters = s.PerfCounters.DeepCopy()
 	out.Fds = maps.Clone(s.Fds)
 	out.Env = maps.Clone(s.Env)
 	out.Agent = clonePtr(s.Agent)
@@ -265,6 +268,19 @@ func (s *ProcStat) DeepCopy() *ProcStat {
 	out.Sigcatch = slices.Clone(s.Sigcatch)
 	out.ExitSignal = clonePtr(s.ExitSignal)
 	return &out
+}
+
+// DeepCopy returns a deep copy of c.
+func (c *PerfCounters) DeepCopy() *PerfCounters {
+	if c == nil {
+		return nil
+	}
+	return &PerfCounters{
+		Instructions: clonePtr(c.Instructions),
+		Cycles:       clonePtr(c.Cycles),
+		TaskClockNs:  clonePtr(c.TaskClockNs),
+		Unsupported:  maps.Clone(c.Unsupported),
+	}
 }
 
 // DeepCopy returns a deep copy of a.

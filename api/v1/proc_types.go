@@ -76,6 +76,16 @@ type ProcSpec struct {
 	// resources limits what the proc may use.
 	// +optional
 	Resources *Resources `json:"resources,omitempty"`
+	// killTree, true by default, kills every process left in the proc's
+	// cgroup once the main process has exited, and makes stop, timeout and
+	// delete signal the whole tree. false leaves leftovers running; their
+	// cgroup is removed once they are gone.
+	// +optional
+	KillTree *bool `json:"killTree,omitempty"`
+	// perfCounters counts instructions, cycles and task-clock for the proc
+	// and everything it starts, where the kernel allows it.
+	// +optional
+	PerfCounters bool `json:"perfCounters,omitempty"`
 	// timeout ends the proc after a while.
 	// +optional
 	Timeout *Timeout `json:"timeout,omitempty"`
@@ -428,6 +438,10 @@ const (
 	// ConditionTerminated is True once the process has been reaped and its
 	// output drained.
 	ConditionTerminated = "Terminated"
+	// ConditionResourcesEnforced is True when the proc runs in its own
+	// cgroup or systemd unit with its limits applied, and False (with a
+	// message saying why) when limits or whole-tree kill are not enforced.
+	ConditionResourcesEnforced = "ResourcesEnforced"
 )
 
 // Condition reasons (CamelCase).
@@ -443,6 +457,14 @@ const (
 	ReasonOOMKilled     = "OOMKilled"
 	ReasonAgentLost     = "AgentLost"
 	ReasonDrainTimedOut = "DrainTimedOut"
+	// ReasonCgroup and ReasonSystemd say which backend enforces resources.
+	ReasonCgroup  = "Cgroup"
+	ReasonSystemd = "Systemd"
+	// ReasonNoResourceControl says no backend is available.
+	ReasonNoResourceControl = "NoResourceControl"
+	// ReasonControllerUnavailable says a limit's cgroup controller is not
+	// enabled for the agent's subtree.
+	ReasonControllerUnavailable = "ControllerUnavailable"
 )
 
 // ProcStatus is what has been observed of a proc. Times are UTC.
@@ -491,6 +513,12 @@ type ProcStatus struct {
 	// cgroupAccounting is read from the proc's cgroup before removal.
 	// +optional
 	CgroupAccounting *CgroupAccounting `json:"cgroupAccounting,omitempty"`
+	// resources says how resources are controlled for this run.
+	// +optional
+	Resources *ResourceStatus `json:"resources,omitempty"`
+	// perfCounters are the counts of spec.perfCounters, once reaped.
+	// +optional
+	PerfCounters *PerfCounters `json:"perfCounters,omitempty"`
 	// fds describes each captured fd, keyed by canonical fd name.
 	// +optional
 	Fds map[string]FdStatus `json:"fds,omitempty"`
@@ -654,6 +682,45 @@ type CgroupAccounting struct {
 	Memory *CgroupMemory `json:"memory,omitempty"`
 }
 
+// ResourceStatus says how a run's resources are controlled.
+type ResourceStatus struct {
+	// backend is "systemd", "cgroup" or "none".
+	Backend string `json:"backend"`
+	// cgroup is the run's cgroup, relative to the cgroup2 mount.
+	// +optional
+	Cgroup string `json:"cgroup,omitempty"`
+	// unit is the run's systemd slice.
+	// +optional
+	Unit string `json:"unit,omitempty"`
+	// enforced is true when every requested limit is applied.
+	Enforced bool `json:"enforced"`
+	// treeKill is how stop and exit reach the proc's descendants:
+	// "cgroup", "systemd" or "processGroup" (only processes that stayed in
+	// the process group), or "off" when spec.killTree is false.
+	TreeKill string `json:"treeKill"`
+	// message says what is not enforced and why.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// PerfCounters are hardware and software counts for a proc and every
+// process it started. A counter the kernel does not allow is nil and named
+// in unsupported.
+type PerfCounters struct {
+	// instructions retired.
+	// +optional
+	Instructions *uint64 `json:"instructions,omitempty"`
+	// cycles of the CPU.
+	// +optional
+	Cycles *uint64 `json:"cycles,omitempty"`
+	// taskClockNs is CPU time in nanoseconds.
+	// +optional
+	TaskClockNs *uint64 `json:"taskClockNs,omitempty"`
+	// unsupported names each counter that could not be opened, with why.
+	// +optional
+	Unsupported map[string]string `json:"unsupported,omitempty"`
+}
+
 // CgroupPids is pids.current and pids.peak.
 type CgroupPids struct {
 	// current is pids.current.
@@ -692,6 +759,9 @@ type CgroupMemory struct {
 	SwapCurrent uint64 `json:"swapCurrent"`
 	// swapPeak is memory.swap.peak in bytes.
 	SwapPeak uint64 `json:"swapPeak"`
+	// oomKills is the oom_kill count of memory.events.
+	// +optional
+	OOMKills uint64 `json:"oomKills,omitempty"`
 }
 
 // FdStatus describes a captured fd.
