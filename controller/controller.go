@@ -310,6 +310,9 @@ func classifyStartError(err error) error {
 		return errdefs.Wrap(errdefs.ErrInvalidArgument, err)
 	case errors.Is(err, runtime.ErrClosed):
 		return errdefs.Wrap(errdefs.ErrUnavailable, err)
+	case errors.Is(err, runtime.ErrResourcesUnavailable):
+		// Like gRPC's FailedPrecondition over HTTP: 400, with the reason.
+		return errdefs.Wrap(errdefs.ErrInvalidArgument, err)
 	}
 	return err
 }

@@ -168,9 +168,10 @@ type fakeProc struct {
 	output   []byte
 }
 
-func (p *fakeProc) ID() string         { return p.id }
-func (p *fakeProc) Spec() *v1.ProcSpec { return p.spec }
-func (p *fakeProc) Pid() int           { return p.pid }
+func (p *fakeProc) ID() string                    { return p.id }
+func (p *fakeProc) Spec() *v1.ProcSpec            { return p.spec }
+func (p *fakeProc) Pid() int                      { return p.pid }
+func (p *fakeProc) Resources() *v1.ResourceStatus { return nil }
 func (p *fakeProc) Exited() <-chan struct{} {
 	return p.exited
 }

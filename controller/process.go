@@ -26,6 +26,9 @@ type Process interface {
 	Pid() int
 	// Status returns a snapshot of what has been observed.
 	Status() v1.ProcStatus
+	// Resources says how the process's resources are controlled; nil if
+	// it was never forked.
+	Resources() *v1.ResourceStatus
 	// Exited is closed once the process has been reaped (or at once if it
 	// was never forked).
 	Exited() <-chan struct{}

@@ -130,6 +130,10 @@ func (w *worker) begin(p Process, now time.Time) {
 	w.final = nil
 	if pid := p.Pid(); pid > 0 {
 		w.setCondition(v1.ConditionStarted, v1.ConditionTrue, v1.ReasonExec, fmt.Sprintf("pid %d", pid), now)
+		if rs := p.Resources(); rs != nil {
+			status, reason, msg := resourcesCondition(rs)
+			w.setCondition(v1.ConditionResourcesEnforced, status, reason, msg, now)
+		}
 	}
 	if v1.FindCondition(w.conds, v1.ConditionTerminated) != nil {
 		w.setCondition(v1.ConditionTerminated, v1.ConditionFalse, v1.ReasonExec, fmt.Sprintf("restarted (restart %d)", w.restartCount), now)
@@ -416,6 +420,8 @@ func classify(st v1.ProcStatus, stopReason string) ending {
 			reason = v1.ReasonExecFailed
 		}
 		return ending{v1.PhaseError, reason, strings.Join(st.Errors, "; ")}
+	case oomKills(st) > 0 && (st.ExitCode == nil || *st.ExitCode != 0):
+		return ending{v1.PhaseFailed, v1.ReasonOOMKilled, fmt.Sprintf("%s; the kernel's OOM killer killed %d process(es) of the proc", describeExit(st), oomKills(st))}
 	case stopReason != "":
 		return ending{v1.PhaseFailed, stopReason, describeExit(st)}
 	case st.ExitCode != nil && *st.ExitCode == 0:
@@ -426,6 +432,27 @@ func classify(st v1.ProcStatus, stopReason string) ending {
 		return ending{v1.PhaseFailed, v1.ReasonSignaled, describeExit(st)}
 	}
 	return ending{v1.PhaseUnknown, v1.ReasonExited, describeExit(st)}
+}
+
+// oomKills is the OOM kill count of the proc's cgroup.
+func oomKills(st v1.ProcStatus) uint64 {
+	if a := st.CgroupAccounting; a != nil && a.Memory != nil {
+		return a.Memory.OOMKills
+	}
+	return 0
+}
+
+// resourcesCondition is the ResourcesEnforced condition of a run.
+func resourcesCondition(rs *v1.ResourceStatus) (v1.ConditionStatus, string, string) {
+	switch {
+	case rs.Backend == runtime.BackendNone:
+		return v1.ConditionFalse, v1.ReasonNoResourceControl, rs.Message
+	case !rs.Enforced:
+		return v1.ConditionFalse, v1.ReasonControllerUnavailable, rs.Message
+	case rs.Backend == runtime.BackendSystemd:
+		return v1.ConditionTrue, v1.ReasonSystemd, "in " + rs.Unit
+	}
+	return v1.ConditionTrue, v1.ReasonCgroup, "in " + rs.Cgroup
 }
 
 func describeExit(st v1.ProcStatus) string {

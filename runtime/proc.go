@@ -15,6 +15,7 @@ import (
 	v1 "procstar.dev/procstar/api/v1"
 	"procstar.dev/procstar/internal/signals"
 	"procstar.dev/procstar/runtime/capture"
+	"procstar.dev/procstar/runtime/perf"
 	"procstar.dev/procstar/runtime/procfs"
 )
 
@@ -36,6 +37,8 @@ type Proc struct {
 	env      map[string]string // recorded, masked env; nil unless RecordEnv
 	fdNames  map[int]bool      // every fd the spec lists
 	captures map[int]capture.Capture
+	res      *resources     // cgroup or units; nil if the proc never forked
+	perf     *perf.Counters // nil unless spec.perfCounters
 	exited   chan struct{}
 	done     chan struct{}
 
@@ -55,6 +58,8 @@ type Proc struct {
 	ws       unix.WaitStatus
 	rusage   *v1.Rusage
 	stat     *v1.ProcStat // zombie snapshot
+	acct     *v1.CgroupAccounting
+	perfRes  *v1.PerfCounters
 }
 
 func newProc(id string, spec *v1.ProcSpec) *Proc {
@@ -207,6 +212,16 @@ func convertRusage(ru *unix.Rusage) *v1.Rusage {
 	}
 }
 
+// Resources says how the proc's resources are controlled; nil if it was
+// never forked.
+func (p *Proc) Resources() *v1.ResourceStatus {
+	if p.res == nil {
+		return nil
+	}
+	rs := p.res.status
+	return &rs
+}
+
 // Status returns a snapshot of what has been observed. While the process
 // runs, ProcStat and ProcStatm are read fresh from /proc; once reaped,
 // ProcStat is the zombie's snapshot and ProcStatm is nil.
@@ -254,7 +269,10 @@ func (p *Proc) Status() v1.ProcStatus {
 		s := *p.stat
 		st.ProcStat = &s
 	}
+	st.CgroupAccounting = p.acct.DeepCopy()
+	st.PerfCounters = p.perfRes.DeepCopy()
 	p.mu.Unlock()
+	st.Resources = p.Resources()
 
 	if p.pid != 0 && !reaped {
 		stat, errS := procfs.ReadStat(p.pid)
@@ -310,19 +328,32 @@ func (p *Proc) Signal(sig int) error {
 	return nil
 }
 
-// SignalGroup sends sig to the proc's process group (the child is a session
-// and group leader). It works only while the leader has not been reaped, so
-// the group ID cannot have been reused; after that it returns
-// ErrNotRunning. Grandchildren that left the group are not reached.
+// SignalGroup sends sig to the proc's whole tree: every process of its
+// cgroup or systemd scope, or, without either (or with spec.killTree
+// false), its process group (the child is a session and group leader),
+// which grandchildren that left the group do not belong to. It works only
+// while the main process has not been reaped, so the group ID cannot have
+// been reused; after that it returns ErrNotRunning (and leftovers are
+// killed at exit unless killTree is false).
 func (p *Proc) SignalGroup(sig int) error {
 	if !signals.Valid(sig) {
 		return fmt.Errorf("%w: %d", ErrBadSignal, sig)
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.reaped || p.pid <= 0 {
+		p.mu.Unlock()
 		return ErrNotRunning
 	}
+	if p.treeKill() {
+		// The cgroup or unit is the proc's alone until finalized: no
+		// reuse race, so no lock across a possibly slow D-Bus call.
+		p.mu.Unlock()
+		if err := p.signalTree(sig); err != nil {
+			return fmt.Errorf("signalling the proc's tree: %w", err)
+		}
+		return nil
+	}
+	defer p.mu.Unlock()
 	err := unix.Kill(-p.pid, unix.Signal(sig))
 	if errors.Is(err, unix.ESRCH) {
 		return ErrNotRunning

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -15,7 +16,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	v1 "procstar.dev/procstar/api/v1"
+	"procstar.dev/procstar/runtime/cgroup"
 	"procstar.dev/procstar/runtime/procfs"
+	"procstar.dev/procstar/runtime/systemd"
 )
 
 // MaxFd is the largest child fd number a spec may name.
@@ -41,6 +44,19 @@ type Options struct {
 	Environ []string
 	// ForceTrampoline sends every spawn through the trampoline (tests).
 	ForceTrampoline bool
+
+	// Cgroups, when set, gives each proc its own child cgroup of this
+	// root: limits, whole-tree kill and accounting.
+	Cgroups *cgroup.Root
+	// Systemd, when set, runs each proc in its own transient slice and
+	// scope of this manager instead. It takes precedence over Cgroups.
+	Systemd *systemd.Manager
+	// BestEffortLimits runs a proc whose limits cannot be enforced, with
+	// its ResourceStatus saying so, instead of refusing it.
+	BestEffortLimits bool
+	// NoResourcesReason says why neither Cgroups nor Systemd is set; it is
+	// part of the error for limits that cannot be enforced.
+	NoResourcesReason string
 }
 
 // watchKind says what an epoll registration stands for.
@@ -96,11 +112,22 @@ type Runtime struct {
 	// (something blocked or ignored), so every spawn needs the trampoline.
 	trampoline bool
 
-	// mu guards watches, nextToken and closed. It is held only for map
-	// updates and EpollCtl calls, never across anything that can block.
+	// cgroupMount is the cgroup2 mount point ("" if unknown), to name
+	// cgroups relative to it. Read-only after New.
+	cgroupMount string
+	// bgCtx ends at Close; it bounds the goroutines that remove cgroups
+	// once their leftovers exit, which bgWG counts.
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bgWG     sync.WaitGroup
+
+	// mu guards watches, nextToken, cgroupSeq and closed. It is held only
+	// for map updates and EpollCtl calls, never across anything that can
+	// block.
 	mu        sync.Mutex
 	watches   map[uint64]*watch
 	nextToken uint64
+	cgroupSeq uint64
 	closed    bool
 }
 
@@ -154,6 +181,12 @@ func New(opts Options) (*Runtime, error) {
 	}
 
 	r.defaultEnv = r.buildEnv(&v1.ProcSpec{})
+	if opts.Cgroups != nil || opts.Systemd != nil {
+		if m, err := cgroup.Mount(); err == nil {
+			r.cgroupMount = m
+		}
+	}
+	r.bgCtx, r.bgCancel = context.WithCancel(context.Background())
 
 	r.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
@@ -267,8 +300,9 @@ func listOpenFds() ([]int, error) {
 	return fds, nil
 }
 
-// Close stops the reaper loop and waits for running capture drains. It does
-// not kill children; procs still running are never reaped by this Runtime.
+// Close stops the reaper loop and waits for running capture drains and
+// cgroup finalizations. It does not kill children; procs still running are
+// never reaped by this Runtime, and their cgroups stay.
 func (r *Runtime) Close() error {
 	r.mu.Lock()
 	if r.closed {
@@ -284,6 +318,8 @@ func (r *Runtime) Close() error {
 	}
 	r.loopWG.Wait()
 	r.drainWG.Wait()
+	r.bgCancel()
+	r.bgWG.Wait()
 	r.mu.Lock()
 	watches := r.watches
 	r.watches = map[uint64]*watch{}
@@ -458,19 +494,23 @@ func (r *Runtime) readErrPipe(tok uint64, w *watch) {
 }
 
 // afterExit closes Exited once the child is reaped and its error pipe (if
-// any) is at EOF, then drains captures (off the loop) and closes Done.
+// any) is at EOF, then, off the loop, finalizes its cgroup or units and
+// perf counters, drains captures and closes Done.
 func (r *Runtime) afterExit(p *Proc) {
 	if !p.markExited() {
 		return
 	}
-	if len(p.captures) == 0 {
+	if len(p.captures) == 0 && p.res.noFinalize() && p.perf == nil {
 		p.markDone()
 		return
 	}
-	deadline := time.Now().Add(r.opts.DrainTimeout)
 	r.drainWG.Add(1)
 	go func() {
 		defer r.drainWG.Done()
+		// The tree goes first: a leftover holding a pipe would hold up
+		// the drain.
+		r.finalizeResources(p)
+		deadline := time.Now().Add(r.opts.DrainTimeout)
 		for _, c := range p.captureList() {
 			if !c.cap.Drain(deadline) {
 				r.log.Info("capture drain timed out", "proc", p.id, "pid", p.pid, "fd", c.fd)

@@ -42,6 +42,9 @@ func (r *Runtime) Start(ctx context.Context, reqs []Request) ([]*Proc, error) {
 	if err := CheckBatch(reqs); err != nil {
 		return nil, err
 	}
+	if err := r.checkResources(reqs); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -77,7 +80,7 @@ func (r *Runtime) Start(ctx context.Context, reqs []Request) ([]*Proc, error) {
 	}
 	byID := map[string]*Proc{}
 	for _, req := range sortedReqs(reqs) {
-		byID[req.ID] = r.startOne(req, pipes, agentCwd)
+		byID[req.ID] = r.startOne(ctx, req, pipes, agentCwd)
 	}
 	out := make([]*Proc, len(reqs))
 	for i, req := range reqs {
@@ -395,7 +398,7 @@ func checkDir(dir string) error {
 
 // startOne spawns one proc. It never returns nil and never panics on a
 // spec that passed CheckBatch.
-func (r *Runtime) startOne(req Request, pipes map[pipeKey]*batchPipe, agentCwd string) *Proc {
+func (r *Runtime) startOne(ctx context.Context, req Request, pipes map[pipeKey]*batchPipe, agentCwd string) *Proc {
 	spec := req.Spec
 	p := newProc(req.ID, spec)
 	for _, f := range spec.Fds {
@@ -515,14 +518,34 @@ func (r *Runtime) startOne(req Request, pipes map[pipeKey]*batchPipe, agentCwd s
 		}
 	}
 
+	res, err := r.setupResources(req.ID, spec)
+	if err != nil {
+		closeAll()
+		return fail(err.Error())
+	}
+	releaseRes := func() {
+		if res.group != nil {
+			if err := res.group.Remove(); err != nil {
+				log.Error(err, "removing the cgroup of a proc that did not start")
+			}
+		}
+	}
+	if res.group != nil {
+		attr.Sys.UseCgroupFD = true
+		attr.Sys.CgroupFD = res.group.FD()
+	}
+	hold := res.needsHold(spec)
+
 	argv0, argv := exe, spec.Argv
 	errR, errW := -1, -1
-	if r.trampoline || r.opts.ForceTrampoline || spec.Umask != nil {
+	holdW := -1
+	if r.trampoline || r.opts.ForceTrampoline || spec.Umask != nil || hold {
 		umask := -1
 		if spec.Umask != nil {
 			m, err := parseUmask(*spec.Umask)
 			if err != nil {
 				closeAll()
+				releaseRes()
 				return fail(err.Error())
 			}
 			umask = m
@@ -530,6 +553,7 @@ func (r *Runtime) startOne(req Request, pipes map[pipeKey]*batchPipe, agentCwd s
 		var ep [2]int
 		if err := unix.Pipe2(ep[:], unix.O_CLOEXEC); err != nil {
 			closeAll()
+			releaseRes()
 			return fail("error pipe: " + osError(err))
 		}
 		errR, errW = ep[0], ep[1]
@@ -541,7 +565,22 @@ func (r *Runtime) startOne(req Request, pipes map[pipeKey]*batchPipe, agentCwd s
 		}
 		errFd := len(files)
 		attr.Files = append(files, uintptr(errW))
-		argv = trampoline.Argv(errFd, umask, closeStd, exe, spec.Argv)
+		holdFd := -1
+		if hold {
+			var hp [2]int
+			if err := unix.Pipe2(hp[:], unix.O_CLOEXEC); err != nil {
+				unix.Close(errR)
+				unix.Close(errW)
+				closeAll()
+				releaseRes()
+				return fail("hold pipe: " + osError(err))
+			}
+			defer unix.Close(hp[0])
+			holdW = hp[1]
+			holdFd = len(attr.Files)
+			attr.Files = append(attr.Files, uintptr(hp[0]))
+		}
+		argv = trampoline.Argv(errFd, umask, closeStd, holdFd, exe, spec.Argv)
 		argv0 = "/proc/self/exe"
 	}
 
@@ -558,12 +597,28 @@ func (r *Runtime) startOne(req Request, pipes map[pipeKey]*batchPipe, agentCwd s
 		if errR >= 0 {
 			unix.Close(errR)
 		}
+		if holdW >= 0 {
+			unix.Close(holdW)
+		}
+		releaseRes()
 		if spec.Cwd != "" && checkDir(cwd) != nil {
 			return fail(fmt.Sprintf("chdir failed: %s: %s", spec.Cwd, osError(checkDir(cwd))))
 		}
 		return fail("execve failed: " + exe + ": " + osError(err))
 	}
 	p.pid = pid
+	p.res = res
+	if holdW >= 0 {
+		// The child waits before exec. If set-up fails, closing the pipe
+		// makes it exit with 63 instead: it never runs half set up.
+		if err := r.afterFork(ctx, p, res); err != nil {
+			p.addError(err.Error())
+			log.Error(err, "setting up a held child; it exits without exec")
+		} else if _, err := unix.Write(holdW, []byte{1}); err != nil {
+			p.addError("releasing the child: " + osError(err))
+		}
+		unix.Close(holdW)
+	}
 	if pidfd < 0 {
 		// Cannot happen on Linux >= 5.3; never leave an untracked child.
 		_ = unix.Kill(pid, unix.SIGKILL)
@@ -573,6 +628,7 @@ func (r *Runtime) startOne(req Request, pipes map[pipeKey]*batchPipe, agentCwd s
 			unix.Close(errR)
 		}
 		p.pid = 0
+		r.finalizeResources(p)
 		return fail("no pidfd for child")
 	}
 	p.pidfd = pidfd
@@ -598,6 +654,7 @@ func (r *Runtime) startOne(req Request, pipes map[pipeKey]*batchPipe, agentCwd s
 		p.errPipe = false
 		p.mu.Unlock()
 		p.setReaped(time.Now(), ws, &ru, nil, werr)
+		r.finalizeResources(p)
 		if p.markExited() {
 			deadline := time.Now().Add(r.opts.DrainTimeout)
 			for _, c := range p.captureList() {

@@ -841,6 +841,10 @@ func FromV1(in *v1.ProcSpec) (ProcSpec, error) {
 		return ProcSpec{}, notExpr("recordEnv")
 	case in.Resources != nil:
 		return ProcSpec{}, notExpr("resources")
+	case in.KillTree != nil && !*in.KillTree:
+		return ProcSpec{}, notExpr("killTree")
+	case in.PerfCounters:
+		return ProcSpec{}, notExpr("perfCounters")
 	case in.Timeout != nil:
 		return ProcSpec{}, notExpr("timeout")
 	case in.Placement != nil:

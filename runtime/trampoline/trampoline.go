@@ -40,11 +40,20 @@ const (
 
 // Argv returns the trampoline's argument vector: the marker, the error-pipe
 // fd, the umask (negative for none), the fds among 0-2 to close before exec,
-// then the target exe and its argv.
-func Argv(errFd int, umask int, closeStd []int, exe string, argv []string) []string {
+// the hold fd (negative for none), then the target exe and its argv.
+//
+// With a hold fd the trampoline blocks, after every other step and just
+// before exec, in a read of that fd: one byte releases it to exec, EOF
+// makes it exit with ExitCode without exec. The parent uses the pause to
+// move the child into a systemd scope or attach perf counters to it.
+func Argv(errFd int, umask int, closeStd []int, holdFd int, exe string, argv []string) []string {
 	u := "-"
 	if umask >= 0 {
 		u = strconv.FormatInt(int64(umask), 8)
+	}
+	h := "-"
+	if holdFd >= 0 {
+		h = strconv.Itoa(holdFd)
 	}
 	cs := make([]string, 0, len(closeStd))
 	for _, fd := range closeStd {
@@ -55,7 +64,7 @@ func Argv(errFd int, umask int, closeStd []int, exe string, argv []string) []str
 		c = "-"
 	}
 	out := make([]string, 0, headerArgs+2+len(argv))
-	out = append(out, Arg0, strconv.Itoa(errFd), u+":"+c, exe)
+	out = append(out, Arg0, strconv.Itoa(errFd), u+":"+c+":"+h, exe)
 	return append(out, argv...)
 }
 
@@ -84,7 +93,8 @@ func run(args, env []string) {
 	// target's own listed fds (it never is: the runtime places it above
 	// every listed fd).
 	_, _ = unix.FcntlInt(uintptr(errFd), unix.F_SETFD, unix.FD_CLOEXEC)
-	umask, closeStd, _ := strings.Cut(args[2], ":")
+	umask, rest, _ := strings.Cut(args[2], ":")
+	closeStd, hold, _ := strings.Cut(rest, ":")
 	exe := args[3]
 	argv := args[headerArgs:]
 
@@ -126,6 +136,26 @@ func run(args, env []string) {
 				_ = unix.Close(fd)
 			}
 		}
+	}
+	if hold != "" && hold != "-" {
+		fd, err := strconv.Atoi(hold)
+		if err != nil || fd < 3 {
+			fail("bad hold fd: " + hold)
+		}
+		_, _ = unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC)
+		var b [1]byte
+		for {
+			n, err := unix.Read(fd, b[:])
+			if err == unix.EINTR {
+				continue
+			}
+			if n == 1 {
+				break
+			}
+			// EOF or an error: the parent gave up on this child.
+			os.Exit(ExitCode)
+		}
+		_ = unix.Close(fd)
 	}
 	err = syscall.Exec(exe, argv, env)
 	fail("execve failed: " + exe + ": " + OSError(err))

@@ -1,0 +1,416 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	sddbus "github.com/coreos/go-systemd/v22/dbus"
+
+	v1 "procstar.dev/procstar/api/v1"
+	"procstar.dev/procstar/runtime/cgroup"
+	"procstar.dev/procstar/runtime/perf"
+	"procstar.dev/procstar/runtime/systemd"
+)
+
+// Resource backends, as GET /agent and ResourceStatus.Backend name them.
+const (
+	BackendSystemd = "systemd"
+	BackendCgroup  = "cgroup"
+	BackendNone    = "none"
+)
+
+// Tree-kill modes of ResourceStatus.TreeKill.
+const (
+	treeKillCgroup       = "cgroup"
+	treeKillSystemd      = "systemd"
+	treeKillProcessGroup = "processGroup"
+	treeKillOff          = "off"
+)
+
+// ErrResourcesUnavailable means a spec asks for limits that this agent
+// cannot enforce, and best effort was not allowed.
+var ErrResourcesUnavailable = errors.New("resource limits unavailable")
+
+// finalizeTimeout bounds the work after a proc's exit: killing what is
+// left of its tree, waiting for the cgroup to empty and the systemd calls.
+const finalizeTimeout = 10 * time.Second
+
+// systemdStartTimeout bounds the creation of a proc's slice and scope.
+const systemdStartTimeout = 30 * time.Second
+
+// ResourceBackend returns the backend that controls procs' resources.
+func (r *Runtime) ResourceBackend() string {
+	switch {
+	case r.opts.Systemd != nil:
+		return BackendSystemd
+	case r.opts.Cgroups != nil:
+		return BackendCgroup
+	}
+	return BackendNone
+}
+
+// specLimits merges a spec's resources and procstar's systemd slice
+// properties into cgroup limits; resources win where both are set.
+func specLimits(spec *v1.ProcSpec) cgroup.Limits {
+	var l cgroup.Limits
+	u2i := func(u *uint64) *int64 {
+		if u == nil {
+			return nil
+		}
+		v := int64(min(*u, 1<<63-1))
+		return &v
+	}
+	if sp := spec.SystemdProperties; sp != nil {
+		l.MemoryMax = u2i(sp.Slice.MemoryMax)
+		l.MemoryHigh = u2i(sp.Slice.MemoryHigh)
+		l.MemorySwapMax = u2i(sp.Slice.MemorySwapMax)
+		l.PidsMax = u2i(sp.Slice.TasksMax)
+	}
+	rs := spec.Resources
+	if rs == nil {
+		return l
+	}
+	bytes := func(q *v1.Quantity, into **int64) {
+		if q == nil {
+			return
+		}
+		if n, err := q.Bytes(); err == nil { // Validate has checked it
+			*into = &n
+		}
+	}
+	bytes(rs.MemoryMax, &l.MemoryMax)
+	bytes(rs.MemoryHigh, &l.MemoryHigh)
+	bytes(rs.MemorySwapMax, &l.MemorySwapMax)
+	if rs.TasksMax != nil {
+		l.PidsMax = rs.TasksMax
+	}
+	if rs.CPUMax != nil {
+		if m, err := rs.CPUMax.Millicores(); err == nil {
+			// 1000 millicores is one whole period of CPU time.
+			const period = 100000
+			l.CPUMax = &cgroup.CPUMax{QuotaUsec: max(m*period/1000, 1000), PeriodUsec: period}
+		}
+	}
+	l.CPUWeight = rs.CPUWeight
+	return l
+}
+
+// killTree reports whether spec asks for its leftovers to be killed.
+func killTree(spec *v1.ProcSpec) bool { return spec.KillTree == nil || *spec.KillTree }
+
+// checkResources refuses, before anything starts, a batch in which a proc
+// asks for limits this runtime cannot enforce, unless best effort is
+// allowed.
+func (r *Runtime) checkResources(reqs []Request) error {
+	if r.opts.BestEffortLimits {
+		return nil
+	}
+	for _, req := range sortedReqs(reqs) {
+		l := specLimits(req.Spec)
+		if l.IsZero() {
+			continue
+		}
+		switch r.ResourceBackend() {
+		case BackendNone:
+			return fmt.Errorf("%w: proc %s asks for %s, but %s; allow running without them with --resource-limits=best-effort",
+				ErrResourcesUnavailable, req.ID, strings.Join(l.Controllers(), ", ")+" limits", r.noResourcesReason())
+		case BackendCgroup:
+			if miss := missing(l.Controllers(), r.opts.Cgroups.Controllers()); len(miss) > 0 {
+				return fmt.Errorf("%w: proc %s needs the %s cgroup controllers, which are not enabled in %s (enabled: %s); allow running without them with --resource-limits=best-effort",
+					ErrResourcesUnavailable, req.ID, strings.Join(miss, ", "), r.opts.Cgroups.Dir(), orNone(r.opts.Cgroups.Controllers()))
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Runtime) noResourcesReason() string {
+	if r.opts.NoResourcesReason != "" {
+		return "no resource control is available: " + r.opts.NoResourcesReason
+	}
+	return "no resource control is available"
+}
+
+func missing(want, have []string) []string {
+	var out []string
+	for _, w := range want {
+		found := false
+		for _, h := range have {
+			found = found || h == w
+		}
+		if !found {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+// cgroupName is a proc's cgroup directory name: readable, unique in the
+// agent's lifetime, and never one of the names cgroupfs reserves.
+func cgroupName(id string, seq uint64) string {
+	var b strings.Builder
+	b.WriteString("proc-")
+	for _, c := range id {
+		if b.Len() >= 64 {
+			break
+		}
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+			b.WriteRune(c)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	b.WriteByte('-')
+	b.WriteString(strconv.FormatUint(seq, 10))
+	return b.String()
+}
+
+// resources is what a proc's resource set-up made.
+type resources struct {
+	group  *cgroup.Group // cgroup backend
+	status v1.ResourceStatus
+	// systemd backend: properties to create the units with, and the units
+	// once made.
+	systemd      bool
+	slice, scope []sddbus.Property
+	unit         *systemd.Unit
+}
+
+// setupResources creates a proc's cgroup (cgroup backend) or its unit
+// properties (systemd backend), and its ResourceStatus. An error means the
+// proc must not start; its text is the proc's error.
+func (r *Runtime) setupResources(id string, spec *v1.ProcSpec) (*resources, error) {
+	res := &resources{status: v1.ResourceStatus{Backend: r.ResourceBackend(), Enforced: true}}
+	kt := killTree(spec)
+	l := specLimits(spec)
+	switch res.status.Backend {
+	case BackendCgroup:
+		r.mu.Lock()
+		r.cgroupSeq++
+		name := cgroupName(id, r.cgroupSeq)
+		r.mu.Unlock()
+		var msg string
+		var err error
+		if r.opts.BestEffortLimits {
+			res.group, msg, err = r.opts.Cgroups.CreateBestEffort(name, l)
+		} else {
+			res.group, err = r.opts.Cgroups.Create(name, l)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cgroup set-up failed: %w", err)
+		}
+		if msg != "" {
+			res.status.Enforced = false
+			res.status.Message = msg
+		}
+		res.status.Cgroup = r.cgroupRel(res.group.Path())
+		res.status.TreeKill = treeKillCgroup
+	case BackendSystemd:
+		slice, scope, err := systemd.Properties(spec)
+		if err != nil {
+			return nil, fmt.Errorf("error with systemd: %w", err)
+		}
+		res.systemd, res.slice, res.scope = true, slice, scope
+		res.status.TreeKill = treeKillSystemd
+	default:
+		res.status.TreeKill = treeKillProcessGroup
+		msg := "no cgroup v2 subtree or systemd: stop and exit reach only the process group"
+		if !l.IsZero() {
+			res.status.Enforced = false
+			msg = "limits are not enforced: " + r.noResourcesReason() + "; " + msg
+		}
+		res.status.Message = msg
+	}
+	if !kt {
+		res.status.TreeKill = treeKillOff
+	}
+	return res, nil
+}
+
+// cgroupRel returns dir relative to the cgroup2 mount ("/a/b"), or dir
+// itself when it is not below it.
+func (r *Runtime) cgroupRel(dir string) string {
+	if r.cgroupMount == "" {
+		return dir
+	}
+	rel, err := filepath.Rel(r.cgroupMount, dir)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return dir
+	}
+	return "/" + rel
+}
+
+// noFinalize reports whether there is nothing to do after exit.
+func (res *resources) noFinalize() bool {
+	return res == nil || (res.group == nil && res.unit == nil)
+}
+
+// needsHold reports whether the child must wait before exec for set-up
+// that needs its pid: the systemd scope, or perf counters.
+func (res *resources) needsHold(spec *v1.ProcSpec) bool {
+	return res.systemd || spec.PerfCounters
+}
+
+// afterFork runs while the child is held: it moves it into its systemd
+// units and attaches perf counters. An error means the child must not be
+// released.
+func (r *Runtime) afterFork(ctx context.Context, p *Proc, res *resources) error {
+	if res.systemd {
+		ctx, cancel := context.WithTimeout(ctx, systemdStartTimeout)
+		defer cancel()
+		u, err := r.opts.Systemd.Start(ctx, p.pid, res.slice, res.scope)
+		if err != nil {
+			return fmt.Errorf("error with systemd: %w", err)
+		}
+		res.unit = u
+		res.status.Unit = u.Slice()
+		if cg, err := u.ControlGroup(ctx); err == nil {
+			res.status.Cgroup = cg
+		} else {
+			r.log.Error(err, "reading the slice's control group", "proc", p.id, "unit", u.Slice())
+		}
+	}
+	if p.spec.PerfCounters {
+		c, err := perf.Open(p.pid)
+		if err != nil {
+			return fmt.Errorf("perf counters: %w", err)
+		}
+		p.perf = c
+	}
+	return nil
+}
+
+// treeKill reports whether the proc's tree is reached through its cgroup
+// or units.
+func (p *Proc) treeKill() bool {
+	return !p.res.noFinalize() && killTree(p.spec)
+}
+
+// signalTree sends sig to everything in the proc's cgroup or scope.
+func (p *Proc) signalTree(sig int) error {
+	if g := p.res.group; g != nil {
+		if sig == int(syscall.SIGKILL) {
+			return g.Kill()
+		}
+		_, err := g.Signal(syscall.Signal(sig))
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), finalizeTimeout)
+	defer cancel()
+	return p.res.unit.Kill(ctx, sig)
+}
+
+// finalizeResources runs after the main process has been reaped, off the
+// reaper loop: it kills what is left of the tree (unless the spec opts
+// out), reads the accounting and perf counts, and removes the cgroup or
+// stops the units. A cgroup that still has processes is removed once it
+// empties.
+func (r *Runtime) finalizeResources(p *Proc) {
+	ctx, cancel := context.WithTimeout(context.Background(), finalizeTimeout)
+	defer cancel()
+	log := r.log.WithValues("proc", p.id, "pid", p.pid)
+	kt := killTree(p.spec)
+	var acct *v1.CgroupAccounting
+	res := p.res
+	switch {
+	case res == nil:
+	case res.group != nil:
+		g := res.group
+		if kt {
+			if err := g.Kill(); err != nil {
+				log.Error(err, "killing the proc's cgroup")
+			}
+			if err := g.WaitEmpty(ctx); err != nil {
+				log.Error(err, "waiting for the proc's cgroup to empty")
+			}
+		}
+		a, err := g.Accounting()
+		if err != nil {
+			log.Error(err, "reading cgroup accounting", "cgroup", g.Path())
+		}
+		acct = a
+		r.removeGroup(g)
+	case res.unit != nil:
+		u := res.unit
+		dir := ""
+		if res.status.Cgroup != "" && r.cgroupMount != "" {
+			dir = filepath.Join(r.cgroupMount, res.status.Cgroup)
+		}
+		if kt {
+			if err := u.Kill(ctx, int(syscall.SIGKILL)); err != nil {
+				log.V(1).Info("killing the proc's scope", "unit", u.Scope(), "error", err.Error())
+			}
+			if dir != "" {
+				if err := cgroup.WaitEmpty(ctx, dir); err != nil {
+					log.Error(err, "waiting for the proc's slice to empty", "cgroup", dir)
+				}
+			}
+		}
+		if dir != "" {
+			a, err := cgroup.ReadAccounting(dir)
+			if err != nil {
+				log.Error(err, "reading cgroup accounting", "cgroup", dir)
+			}
+			acct = a
+		}
+		if populated, err := cgroup.Populated(dir); kt || dir == "" || err != nil || !populated {
+			if err := u.Stop(ctx); err != nil {
+				log.Error(err, "stopping the proc's slice", "unit", u.Slice())
+			}
+		} else {
+			log.Info("leaving the proc's slice running: it still has processes and killTree is false", "unit", u.Slice())
+		}
+	}
+	var pc *v1.PerfCounters
+	if p.perf != nil {
+		pc = p.perf.Read()
+		_ = p.perf.Close()
+	}
+	p.mu.Lock()
+	p.acct = acct
+	p.perfRes = pc
+	p.mu.Unlock()
+}
+
+// removeGroup removes an empty cgroup now, or one with processes left (a
+// killTree: false proc's leftovers) once it empties, until Close.
+func (r *Runtime) removeGroup(g *cgroup.Group) {
+	if populated, err := g.Populated(); err == nil && populated {
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			r.log.Info("leaving a cgroup with processes behind at close", "cgroup", g.Path())
+			return
+		}
+		r.bgWG.Add(1)
+		r.mu.Unlock()
+		go func() {
+			defer r.bgWG.Done()
+			if err := g.WaitEmpty(r.bgCtx); err != nil {
+				r.log.Info("leaving a cgroup with processes behind", "cgroup", g.Path(), "error", err.Error())
+				return
+			}
+			if err := g.Remove(); err != nil {
+				r.log.Error(err, "removing a cgroup", "cgroup", g.Path())
+			}
+		}()
+		return
+	}
+	if err := g.Remove(); err != nil {
+		r.log.Error(err, "removing a cgroup", "cgroup", g.Path())
+	}
+}

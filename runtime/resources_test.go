@@ -1,0 +1,384 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	v1 "procstar.dev/procstar/api/v1"
+	"procstar.dev/procstar/runtime/cgroup"
+	"procstar.dev/procstar/runtime/systemd"
+	"procstar.dev/procstar/runtime/systemd/fakesystemd"
+)
+
+// testCgroupDir makes a fresh directory under the cgroup2 mount, removed
+// at cleanup, or skips the test saying why there is none.
+func testCgroupDir(t testing.TB) (mount, dir string) {
+	t.Helper()
+	mount, err := cgroup.Mount()
+	if err != nil {
+		t.Skipf("no cgroup2 mount: %v", err)
+	}
+	dir = filepath.Join(mount, fmt.Sprintf("procstar-rttest-%d-%d", os.Getpid(), time.Now().UnixNano()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("cgroup2 at %s is not writable: %v", mount, err)
+	}
+	t.Cleanup(func() {
+		// Children first; everything in them is dead by now.
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if e.IsDir() {
+				_ = os.Remove(filepath.Join(dir, e.Name()))
+			}
+		}
+		if err := os.Remove(dir); err != nil {
+			t.Errorf("test cgroup left behind: %v", err)
+		}
+	})
+	return mount, dir
+}
+
+func cgroupRT(t testing.TB, opts Options) (*Runtime, *cgroup.Root) {
+	t.Helper()
+	_, dir := testCgroupDir(t)
+	root, err := cgroup.OpenRoot(dir, cgroup.RootOptions{})
+	if err != nil {
+		t.Fatalf("OpenRoot: %v", err)
+	}
+	t.Cleanup(func() { _ = root.Close() })
+	opts.Cgroups = root
+	return newRT(t, opts), root
+}
+
+// childDirs lists the cgroups under dir.
+func childDirs(t testing.TB, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// pidsOf parses the pids a script printed, one per line.
+func pidsOf(t testing.TB, out string) []int {
+	t.Helper()
+	var pids []int
+	for _, f := range strings.Fields(out) {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("output %q: %v", out, err)
+		}
+		pids = append(pids, n)
+	}
+	if len(pids) == 0 {
+		t.Fatalf("no pids in %q", out)
+	}
+	return pids
+}
+
+// waitGone waits until none of pids is alive.
+func waitGone(t testing.TB, pids []int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for _, pid := range pids {
+		for alive(pid) {
+			if time.Now().After(deadline) {
+				t.Fatalf("pid %d is still alive", pid)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+func TestCgroupTreeKilledAtExit(t *testing.T) {
+	rt, root := cgroupRT(t, Options{})
+	// A double-forked sleep outlives its parent, which exits at once.
+	p, st := run(t, rt, shSpec(`(sleep 100 & echo $!) ; (setsid sleep 100 & echo $!); exit 3`))
+	if exitCode(st) != 3 {
+		t.Fatalf("status %+v", st)
+	}
+	waitGone(t, pidsOf(t, output(t, p, 1)))
+	rs := st.Resources
+	if rs == nil || rs.Backend != BackendCgroup || !rs.Enforced || rs.TreeKill != "cgroup" || !strings.HasPrefix(rs.Cgroup, "/") {
+		t.Fatalf("resources %+v", rs)
+	}
+	if !strings.HasPrefix(filepath.Base(rs.Cgroup), "proc-p-") {
+		t.Fatalf("cgroup %q", rs.Cgroup)
+	}
+	a := st.CgroupAccounting
+	if a == nil || a.CPUStat == nil {
+		t.Fatalf("accounting %+v", a)
+	}
+	if d := childDirs(t, root.Dir()); len(d) != 0 {
+		t.Fatalf("cgroups left behind: %v", d)
+	}
+}
+
+func TestCgroupCPUAccounting(t *testing.T) {
+	rt, _ := cgroupRT(t, Options{})
+	// The work happens in a grandchild: the cgroup counts it.
+	_, st := run(t, rt, shSpec(`sh -c 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done'`))
+	a := st.CgroupAccounting
+	if a == nil || a.CPUStat == nil || a.CPUStat.UsageUsec < 10000 || a.CPUStat.UserUsec == 0 {
+		t.Fatalf("accounting %+v", a)
+	}
+}
+
+func TestCgroupStopReachesSetsidChildren(t *testing.T) {
+	rt, root := cgroupRT(t, Options{})
+	spec := shSpec(`setsid sleep 100 & echo $!; setsid sleep 100 & echo $!; wait`)
+	ps, err := rt.Start(context.Background(), []Request{{ID: "tree", Spec: spec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := ps[0]
+	t.Cleanup(func() { p.Release() })
+	var out string
+	for deadline := time.Now().Add(5 * time.Second); len(strings.Fields(out)) < 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("output %q", out)
+		}
+		b, _ := p.Output(1)
+		out = string(b)
+	}
+	pids := pidsOf(t, out)
+	if err := p.SignalGroup(int(syscall.SIGTERM)); err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, p, 10*time.Second)
+	waitGone(t, pids)
+	if d := childDirs(t, root.Dir()); len(d) != 0 {
+		t.Fatalf("cgroups left behind: %v", d)
+	}
+}
+
+func TestCgroupKillTreeOff(t *testing.T) {
+	rt, root := cgroupRT(t, Options{})
+	spec := shSpec(`setsid sleep 100 & echo $!`)
+	spec.KillTree = ptr(false)
+	p, st := run(t, rt, spec)
+	pids := pidsOf(t, output(t, p, 1))
+	if !alive(pids[0]) {
+		t.Fatal("leftover killed despite killTree: false")
+	}
+	if st.Resources == nil || st.Resources.TreeKill != "off" {
+		t.Fatalf("resources %+v", st.Resources)
+	}
+	if d := childDirs(t, root.Dir()); len(d) != 1 {
+		t.Fatalf("cgroups %v, want the leftover's", d)
+	}
+	// Once the leftover is gone, its cgroup is removed.
+	if err := unix.Kill(pids[0], unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(childDirs(t, root.Dir())) != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("cgroup not removed: %v", childDirs(t, root.Dir()))
+		}
+	}
+}
+
+func TestLimitsWithoutControllers(t *testing.T) {
+	limited := func() *v1.ProcSpec {
+		s := shSpec("exit 0")
+		s.Resources = &v1.Resources{MemoryMax: ptr(v1.Quantity("64Mi")), TasksMax: ptr(int64(16))}
+		return s
+	}
+	t.Run("none", func(t *testing.T) {
+		rt := newRT(t, Options{NoResourcesReason: "no cgroup v2 here"})
+		_, err := rt.Start(context.Background(), []Request{{ID: "l", Spec: limited()}})
+		if !errors.Is(err, ErrResourcesUnavailable) || !strings.Contains(err.Error(), "no cgroup v2 here") || !strings.Contains(err.Error(), "best-effort") {
+			t.Fatalf("err %v", err)
+		}
+		// Without limits, the proc runs and its status says what is missing.
+		_, st := run(t, rt, shSpec("exit 0"))
+		if rs := st.Resources; rs == nil || rs.Backend != BackendNone || !rs.Enforced || rs.TreeKill != "processGroup" || !strings.Contains(rs.Message, "process group") {
+			t.Fatalf("resources %+v", rs)
+		}
+	})
+	t.Run("none best effort", func(t *testing.T) {
+		rt := newRT(t, Options{BestEffortLimits: true, NoResourcesReason: "no cgroup v2 here"})
+		_, st := run(t, rt, limited())
+		if rs := st.Resources; rs == nil || rs.Enforced || !strings.Contains(rs.Message, "not enforced") {
+			t.Fatalf("resources %+v", rs)
+		}
+	})
+	t.Run("cgroup", func(t *testing.T) {
+		rt, root := cgroupRT(t, Options{})
+		if len(missing([]string{"memory", "pids"}, root.Controllers())) == 0 {
+			t.Skip("memory and pids controllers are enabled here: limits are enforceable")
+		}
+		_, err := rt.Start(context.Background(), []Request{{ID: "l", Spec: limited()}})
+		if !errors.Is(err, ErrResourcesUnavailable) || !strings.Contains(err.Error(), root.Dir()) {
+			t.Fatalf("err %v", err)
+		}
+		if d := childDirs(t, root.Dir()); len(d) != 0 {
+			t.Fatalf("cgroups left behind: %v", d)
+		}
+	})
+	t.Run("cgroup best effort", func(t *testing.T) {
+		rt, root := cgroupRT(t, Options{BestEffortLimits: true})
+		if len(missing([]string{"memory", "pids"}, root.Controllers())) == 0 {
+			t.Skip("memory and pids controllers are enabled here: limits are enforceable")
+		}
+		_, st := run(t, rt, limited())
+		if rs := st.Resources; rs == nil || rs.Backend != BackendCgroup || rs.Enforced || rs.Message == "" {
+			t.Fatalf("resources %+v", rs)
+		}
+		if exitCode(st) != 0 {
+			t.Fatalf("status %+v", st)
+		}
+	})
+}
+
+func TestSpecLimits(t *testing.T) {
+	u := func(v uint64) *uint64 { return &v }
+	spec := &v1.ProcSpec{
+		SystemdProperties: &v1.SystemdProperties{Slice: v1.SystemdSlice{MemoryMax: u(1 << 20), MemoryHigh: u(1 << 19), TasksMax: u(7)}},
+		Resources:         &v1.Resources{MemoryMax: ptr(v1.Quantity("2Gi")), CPUMax: ptr(v1.Quantity("500m")), CPUWeight: ptr(int64(50))},
+	}
+	l := specLimits(spec)
+	switch {
+	case l.MemoryMax == nil || *l.MemoryMax != 2<<30:
+		t.Fatalf("memoryMax %v: resources must win", l.MemoryMax)
+	case l.MemoryHigh == nil || *l.MemoryHigh != 1<<19:
+		t.Fatalf("memoryHigh %v", l.MemoryHigh)
+	case l.PidsMax == nil || *l.PidsMax != 7:
+		t.Fatalf("pidsMax %v", l.PidsMax)
+	case l.CPUMax == nil || *l.CPUMax != (cgroup.CPUMax{QuotaUsec: 50000, PeriodUsec: 100000}):
+		t.Fatalf("cpuMax %v", l.CPUMax)
+	case l.CPUWeight == nil || *l.CPUWeight != 50 || l.MemorySwapMax != nil:
+		t.Fatalf("limits %+v", l)
+	}
+	if !specLimits(&v1.ProcSpec{}).IsZero() {
+		t.Fatal("empty spec has limits")
+	}
+}
+
+func TestCgroupName(t *testing.T) {
+	for id, want := range map[string]string{
+		"job-1":       "proc-job-1-7",
+		"a/b c.d":     "proc-a_b_c_d-7",
+		"cgroup.kill": "proc-cgroup_kill-7",
+		"":            "proc--7",
+	} {
+		if got := cgroupName(id, 7); got != want {
+			t.Errorf("cgroupName(%q) = %q, want %q", id, got, want)
+		}
+	}
+	if n := cgroupName(strings.Repeat("x", 500), 1); len(n) > 80 {
+		t.Errorf("name of %d bytes", len(n))
+	}
+}
+
+func TestPerfCounters(t *testing.T) {
+	rt := newRT(t, Options{})
+	spec := shSpec(`sh -c 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done'`)
+	spec.PerfCounters = true
+	_, st := run(t, rt, spec)
+	pc := st.PerfCounters
+	if pc == nil {
+		t.Fatalf("no perf counters in %+v", st)
+	}
+	for name, v := range map[string]*uint64{"instructions": pc.Instructions, "cycles": pc.Cycles, "taskClockNs": pc.TaskClockNs} {
+		if (v == nil) == (pc.Unsupported[name] == "") {
+			t.Errorf("%s: value %v, unsupported %q: want exactly one", name, v, pc.Unsupported[name])
+		}
+	}
+	// task-clock works wherever perf_event_open does; the grandchild's
+	// loop takes tens of milliseconds.
+	if pc.TaskClockNs != nil && *pc.TaskClockNs < 5e6 {
+		t.Errorf("task clock %d ns for a busy grandchild", *pc.TaskClockNs)
+	}
+	if exitCode(st) != 0 || len(st.Errors) != 0 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+// fakeSystemdRT runs a Runtime with a systemd backend against a fake
+// manager on a private bus, which makes real cgroups under a test dir.
+func fakeSystemdRT(t *testing.T, fo fakesystemd.Options) (*Runtime, *fakesystemd.Fake, string) {
+	t.Helper()
+	mount, dir := testCgroupDir(t)
+	fo.CgroupRoot, fo.CgroupMount = dir, mount
+	f := fakesystemd.Start(t, fo)
+	m, err := systemd.Connect(context.Background(), systemd.Options{Address: f.Address(), CgroupMount: mount})
+	if err != nil {
+		t.Fatalf("connecting to the fake manager: %v", err)
+	}
+	t.Cleanup(m.Close)
+	return newRT(t, Options{Systemd: m}), f, dir
+}
+
+func TestSystemdBackend(t *testing.T) {
+	rt, f, dir := fakeSystemdRT(t, fakesystemd.Options{})
+	spec := shSpec(`cat /proc/self/cgroup; (setsid sleep 100 & echo $! >&2); exit 4`)
+	spec.SystemdProperties = &v1.SystemdProperties{Slice: v1.SystemdSlice{TasksMax: ptr(uint64(64))}}
+	p, st := run(t, rt, spec)
+	if exitCode(st) != 4 || len(st.Errors) != 0 {
+		t.Fatalf("status %+v", st)
+	}
+	rs := st.Resources
+	if rs == nil || rs.Backend != BackendSystemd || !strings.HasSuffix(rs.Unit, ".slice") || !strings.HasPrefix(rs.Unit, "procstar") || rs.TreeKill != "systemd" {
+		t.Fatalf("resources %+v", rs)
+	}
+	// The child ran inside its scope, under its slice.
+	if out := output(t, p, 1); !strings.Contains(out, rs.Cgroup+"/") || !strings.Contains(out, ".scope") {
+		t.Fatalf("child's cgroup %q, slice's %q", out, rs.Cgroup)
+	}
+	waitGone(t, pidsOf(t, output(t, p, 2)))
+	if st.CgroupAccounting == nil || st.CgroupAccounting.CPUStat == nil {
+		t.Fatalf("accounting %+v", st.CgroupAccounting)
+	}
+	if u := f.Units(); len(u) != 0 {
+		t.Fatalf("units left: %v", u)
+	}
+	if d := childDirs(t, dir); len(d) != 0 {
+		t.Fatalf("cgroups left: %v", d)
+	}
+}
+
+func TestSystemdFailureNeverExecs(t *testing.T) {
+	rt, f, _ := fakeSystemdRT(t, fakesystemd.Options{FailUnit: ".scope"})
+	marker := filepath.Join(t.TempDir(), "ran")
+	_, st := run(t, rt, shSpec("touch "+marker))
+	if len(st.Errors) != 1 || !strings.HasPrefix(st.Errors[0], "error with systemd: ") {
+		t.Fatalf("errors %q, status %+v", st.Errors, st)
+	}
+	if exitCode(st) != 63 {
+		t.Fatalf("status %+v", st)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the child ran although its scope failed")
+	}
+	if u := f.Units(); len(u) != 0 {
+		t.Fatalf("units left: %v", u)
+	}
+}
