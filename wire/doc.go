@@ -9,7 +9,7 @@
 //   - the agent protocol's messages (messages.go) and their MessagePack
 //     codec: EncodeMessage, DecodeMessage, EchoRequest (msgpack.go). The Go
 //     structs carry msgpack tags equal to their JSON names. The protocol
-//     extensions beyond procstar 0.7.5 (push-status, push-output, labels)
+//     extensions beyond procstar 0.7.5 (push-status, push-output, labels, resources)
 //     and their negotiation through the Procstar-Extensions handshake header
 //     are described in extensions.md.
 //

@@ -43,9 +43,32 @@ type Register struct {
 	// ShutdownState is "active", "idling" or "done".
 	ShutdownState string `msgpack:"shutdown_state"`
 	// Labels are the agent's labels. They are sent only when the server
-	// accepted the "labels" extension (see extensions.go); a plain
+	// accepted the "labels" extension (see extensions.md); a plain
 	// procstar server never sees the key.
 	Labels map[string]string `msgpack:"labels,omitempty"`
+	// Resources says how the agent controls its procs' resources. It is
+	// sent only when the server accepted the "resources" extension; a
+	// plain procstar server never sees the key.
+	Resources *AgentResources `msgpack:"resources,omitempty"`
+}
+
+// AgentResources describes how an agent controls its procs' resources:
+// Register.resources under the "resources" extension. Every field is
+// required on the wire and no other key is allowed.
+type AgentResources struct {
+	// Backend is "systemd", "cgroup" or "none".
+	Backend string `json:"backend" msgpack:"backend"`
+	// Detail is the cgroup root, the systemd bus, or why nothing is
+	// available.
+	Detail string `json:"detail" msgpack:"detail"`
+	// Controllers are the cgroup controllers enabled for procs; never
+	// nil on the wire (an empty array).
+	Controllers []string `json:"controllers" msgpack:"controllers"`
+	// BestEffort: limits that cannot be enforced are skipped, not
+	// refused.
+	BestEffort bool `json:"bestEffort" msgpack:"best_effort"`
+	// PerfCounters is "available", or why perf counters are not.
+	PerfCounters string `json:"perfCounters" msgpack:"perf_counters"`
 }
 
 // Registered is the server's answer to Register.
@@ -163,4 +186,7 @@ const (
 	ExtPushOutput Extension = "push-output"
 	// ExtLabels: Register carries the agent's labels.
 	ExtLabels Extension = "labels"
+	// ExtResources: Register carries the agent's resource-control info
+	// (AgentResources).
+	ExtResources Extension = "resources"
 )

@@ -40,7 +40,8 @@ import (
 // but must fit the field, and floats, strings or nil are never taken for
 // integers. The one exception is Register, whose top-level extra keys are
 // ignored and whose "proc_ids" and "labels" may be missing or nil, as the
-// Python server's Register parser allows.
+// Python server's Register parser allows; its "resources" (an extension)
+// may be missing or nil too, but when it is a map that map is strict.
 
 // ErrBadMessage is wrapped by every error of DecodeMessage and
 // EncodeMessage.
@@ -636,7 +637,8 @@ func badf(format string, args ...any) error {
 
 // structValue decodes a map into struct v. With top set, v is a message
 // and its "type" key is skipped. With lenient set (Register), unknown
-// keys are skipped and "proc_ids" and "labels" may be missing or nil.
+// keys are skipped and "proc_ids", "labels" and "resources" may be missing
+// or nil (a nil "resources" decodes as a nil pointer).
 func (r *reader) structValue(v reflect.Value, top, lenient bool) error {
 	n, err := r.mapLen()
 	if err != nil {

@@ -90,6 +90,8 @@ func sampleMessages(t testing.TB) []Message {
 			Proc:    ProcInfo{Pid: 4242, Ppid: 1, UID: 1000, EUID: 1000, Username: ptr("alice"), GID: 100, EGID: 100, Groupname: nil, Hostname: "h1"},
 			ProcIDs: []string{"a", "b"}, AccessToken: "tok", ShutdownState: "active",
 			Labels: map[string]string{"team": "data"},
+			Resources: &AgentResources{Backend: "cgroup", Detail: "/sys/fs/cgroup/procstar", Controllers: []string{"cpu", "memory", "pids"},
+				BestEffort: true, PerfCounters: "available"},
 		},
 		Registered{},
 		ProcStartRequest{Specs: map[string]ProcSpec{"a": spec, "b": mustSpec(t, `{"argv":["/bin/true"]}`)}},
@@ -415,6 +417,19 @@ func TestDecodeAccepts(t *testing.T) {
 			kv{"proc", map[string]any{"pid": 1, "ppid": 0, "uid": 0, "euid": 0, "username": "root", "gid": 0, "egid": 0, "groupname": nil, "hostname": "h"}},
 			kv{"proc_ids", nil}, kv{"access_token", ""}, kv{"shutdown_state", "active"}, kv{"future", []int{1}}, kv{"labels", nil}),
 			Register{Conn: ConnInfo{ConnID: "c", GroupID: "g"}, Proc: ProcInfo{Pid: 1, Username: ptr("root"), Hostname: "h"}, ShutdownState: "active"}},
+		{"Register nil resources", frame(t, typ("Register"),
+			kv{"conn", map[string]any{"conn_id": "c", "group_id": "g", "restricted_exe": nil}},
+			kv{"proc", map[string]any{"pid": 1, "ppid": 0, "uid": 0, "euid": 0, "username": nil, "gid": 0, "egid": 0, "groupname": nil, "hostname": "h"}},
+			kv{"proc_ids", []string{}}, kv{"access_token", ""}, kv{"shutdown_state", "active"}, kv{"resources", nil}),
+			Register{Conn: ConnInfo{ConnID: "c", GroupID: "g"}, Proc: ProcInfo{Pid: 1, Hostname: "h"}, ProcIDs: []string{}, ShutdownState: "active"}},
+		{"Register resources, keys in any order", frame(t, typ("Register"),
+			kv{"conn", map[string]any{"conn_id": "c", "group_id": "g", "restricted_exe": nil}},
+			kv{"proc", map[string]any{"pid": 1, "ppid": 0, "uid": 0, "euid": 0, "username": nil, "gid": 0, "egid": 0, "groupname": nil, "hostname": "h"}},
+			kv{"resources", raw(frame(t, kv{"perf_counters", "perf_event_paranoid is 3"}, kv{"best_effort", false}, kv{"controllers", []string{}},
+				kv{"detail", "no cgroup v2"}, kv{"backend", "none"}))},
+			kv{"access_token", ""}, kv{"shutdown_state", "active"}),
+			Register{Conn: ConnInfo{ConnID: "c", GroupID: "g"}, Proc: ProcInfo{Pid: 1, Hostname: "h"}, ShutdownState: "active",
+				Resources: &AgentResources{Backend: "none", Detail: "no cgroup v2", Controllers: []string{}, PerfCounters: "perf_event_paranoid is 3"}}},
 		{"Register without proc_ids", frame(t, typ("Register"),
 			kv{"conn", map[string]any{"conn_id": "c", "group_id": "g", "restricted_exe": nil}},
 			kv{"proc", map[string]any{"pid": 1, "ppid": 0, "uid": 0, "euid": 0, "username": nil, "gid": 0, "egid": 0, "groupname": nil, "hostname": "h"}},
@@ -459,6 +474,18 @@ func TestDecodeRejects(t *testing.T) {
 	okConn := map[string]any{"conn_id": "c", "group_id": "g", "restricted_exe": nil}
 	okProc := map[string]any{"pid": 1, "ppid": 0, "uid": 0, "euid": 0, "username": nil, "gid": 0, "egid": 0, "groupname": nil, "hostname": "h"}
 	spec := func(s any) []byte { return frame(t, typ("ProcStartRequest"), kv{"specs", map[string]any{"p": s}}) }
+	// reg is a valid Register with extra entries.
+	reg := func(extra ...kv) []byte {
+		return frame(t, append([]kv{typ("Register"), {"conn", okConn}, {"proc", okProc}, {"proc_ids", []string{}},
+			{"access_token", ""}, {"shutdown_state", "active"}}, extra...)...)
+	}
+	// withRes is a valid resources map changed by edit.
+	withRes := func(edit func(map[string]any)) map[string]any {
+		m := map[string]any{"backend": "cgroup", "detail": "/sys/fs/cgroup", "controllers": []string{"cpu"},
+			"best_effort": true, "perf_counters": "available"}
+		edit(m)
+		return m
+	}
 	deep := bytes.Repeat([]byte{0x91}, 10000)
 	deep = append(deep, 0xc0)
 	dupType := frame(t, typ("ProcDelete"), kv{"proc_id", "p"}, typ("ProcDelete"))
@@ -520,6 +547,24 @@ func TestDecodeRejects(t *testing.T) {
 		{"Register no access_token", frame(t, typ("Register"), kv{"conn", okConn}, kv{"proc", okProc}, kv{"shutdown_state", "active"}), "Register", false, "conn"},
 		{"Register labels not strings", frame(t, typ("Register"), kv{"conn", okConn}, kv{"proc", okProc}, kv{"access_token", ""},
 			kv{"shutdown_state", "active"}, kv{"labels", map[string]any{"a": 1}}), "Register", false, "labels"},
+		{"Register resources not a map", reg(kv{"resources", "cgroup"}), "Register", false, "resources"},
+		{"Register resources a list", reg(kv{"resources", []string{"cgroup"}}), "Register", false, "resources"},
+		{"Register resources extra key", reg(kv{"resources", withRes(func(m map[string]any) { m["cpus"] = 4 })}), "Register", false, "resources"},
+		{"Register resources missing backend", reg(kv{"resources", withRes(func(m map[string]any) { delete(m, "backend") })}), "Register", false, "resources"},
+		{"Register resources missing best_effort", reg(kv{"resources", withRes(func(m map[string]any) { delete(m, "best_effort") })}), "Register", false, "resources"},
+		{"Register resources backend int", reg(kv{"resources", withRes(func(m map[string]any) { m["backend"] = 1 })}), "Register", false, "resources"},
+		{"Register resources backend nil", reg(kv{"resources", withRes(func(m map[string]any) { m["backend"] = nil })}), "Register", false, "resources"},
+		{"Register resources detail bin", reg(kv{"resources", withRes(func(m map[string]any) { m["detail"] = []byte("x") })}), "Register", false, "resources"},
+		{"Register resources controllers nil", reg(kv{"resources", withRes(func(m map[string]any) { m["controllers"] = nil })}), "Register", false, "resources"},
+		{"Register resources controllers string", reg(kv{"resources", withRes(func(m map[string]any) { m["controllers"] = "cpu" })}), "Register", false, "resources"},
+		{"Register resources controllers ints", reg(kv{"resources", withRes(func(m map[string]any) { m["controllers"] = []int{1} })}), "Register", false, "resources"},
+		{"Register resources best_effort int", reg(kv{"resources", withRes(func(m map[string]any) { m["best_effort"] = 1 })}), "Register", false, "resources"},
+		{"Register resources best_effort string", reg(kv{"resources", withRes(func(m map[string]any) { m["best_effort"] = "true" })}), "Register", false, "resources"},
+		{"Register resources perf_counters bool", reg(kv{"resources", withRes(func(m map[string]any) { m["perf_counters"] = true })}), "Register", false, "resources"},
+		{"Register resources bestEffort (JSON name)", reg(kv{"resources", withRes(func(m map[string]any) { m["bestEffort"] = m["best_effort"]; delete(m, "best_effort") })}),
+			"Register", false, "resources"},
+		{"Register resources duplicate key", reg(kv{"resources", raw(frame(t, kv{"backend", "none"}, kv{"detail", ""}, kv{"controllers", []string{}},
+			kv{"best_effort", false}, kv{"perf_counters", "x"}, kv{"backend", "cgroup"}))}), "Register", false, "type"},
 		{"spec unknown field", spec(map[string]any{"argv": []string{"x"}, "cwd": "/"}), "ProcStartRequest", true, "specs"},
 		{"spec env inherit nil", spec(map[string]any{"env": map[string]any{"inherit": nil}}), "ProcStartRequest", true, "specs"},
 		{"spec env inherit string", spec(map[string]any{"env": map[string]any{"inherit": "All"}}), "ProcStartRequest", true, "specs"},

@@ -82,6 +82,10 @@ type Config struct {
 	Token string
 	// Labels go in Register when the server accepts the labels extension.
 	Labels map[string]string
+	// Resources says how the agent controls its procs' resources. It goes
+	// in Register when the server accepts the resources extension; nil
+	// sends no resources key even then.
+	Resources *wire.AgentResources
 	// Extensions are offered to the server; nil offers all we know.
 	Extensions []wire.Extension
 
@@ -161,7 +165,7 @@ func (c *Config) setDefaults() {
 		c.OutputChunk = DefaultOutputChunk
 	}
 	if c.Extensions == nil {
-		c.Extensions = []wire.Extension{wire.ExtPushStatus, wire.ExtPushOutput, wire.ExtLabels}
+		c.Extensions = []wire.Extension{wire.ExtPushStatus, wire.ExtPushOutput, wire.ExtLabels, wire.ExtResources}
 	}
 	if c.Shutdown == nil {
 		c.Shutdown = alwaysActive{}

@@ -160,6 +160,9 @@ func (s *session) register(deadline time.Time) error {
 	if s.ext[wire.ExtLabels] {
 		reg.Labels = cfg.Labels
 	}
+	if s.ext[wire.ExtResources] {
+		reg.Resources = cfg.Resources
+	}
 	frame, err := wire.EncodeMessage(reg)
 	if err != nil {
 		return fmt.Errorf("%w: encoding Register: %w", ErrRegister, err)

@@ -26,11 +26,12 @@
 //     block nor grow without bound. The agent then reconnects, and the
 //     server reconciles from Register.proc_ids with ProcResultRequests, as
 //     it does after any disconnect.
-//   - Extensions (push-status, push-output, labels; see wire.Extension)
-//     are offered in the Procstar-Extensions handshake header and used only
-//     when the server's response lists them. With push-output, each new
-//     connection pushes every capture from offset 0, so a server that
-//     lost the connection still gets all the bytes without polling.
+//   - Extensions (push-status, push-output, labels, resources; see
+//     wire.Extension) are offered in the Procstar-Extensions handshake
+//     header and used only when the server's response lists them. With
+//     push-output, each new connection pushes every capture from offset
+//     0, so a server that lost the connection still gets all the bytes
+//     without polling.
 //   - A proc's first ProcResult is its result read when the pusher sees it
 //     created; if the process ended just then, it may already say
 //     terminated, and the final ProcResult (sent once the output has

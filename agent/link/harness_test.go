@@ -362,11 +362,13 @@ func startAgent(t testing.TB, srv *testServer, ctl *controller.Controller, adjus
 	user := "tester"
 	a := &agentRun{ctl: ctl, shutdown: newFakeShutdown(), done: make(chan error, 1)}
 	a.cfg = Config{
-		URL:                  srv.url(),
-		Conn:                 wire.ConnInfo{ConnID: "conn-1", GroupID: "default"},
-		Proc:                 wire.ProcInfo{Pid: 42, Ppid: 1, UID: 1000, EUID: 1000, Username: &user, GID: 100, EGID: 100, Groupname: nil, Hostname: "host1"},
-		Token:                "secret",
-		Labels:               map[string]string{"disk": "ssd"},
+		URL:    srv.url(),
+		Conn:   wire.ConnInfo{ConnID: "conn-1", GroupID: "default"},
+		Proc:   wire.ProcInfo{Pid: 42, Ppid: 1, UID: 1000, EUID: 1000, Username: &user, GID: 100, EGID: 100, Groupname: nil, Hostname: "host1"},
+		Token:  "secret",
+		Labels: map[string]string{"disk": "ssd"},
+		Resources: &wire.AgentResources{Backend: "cgroup", Detail: "/sys/fs/cgroup/procstar.slice",
+			Controllers: []string{"cpu", "memory"}, BestEffort: true, PerfCounters: "available"},
 		Shutdown:             a.shutdown,
 		ConnectIntervalStart: 10 * time.Millisecond,
 		ConnectIntervalMax:   50 * time.Millisecond,

@@ -27,12 +27,19 @@ func TestRegisterShape(t *testing.T) {
 		name     string
 		procs    []string
 		accept   string
+		noRes    bool // the config has no Resources
 		wantIDs  []any
 		wantLabs bool
+		wantRes  bool
+		wantExts []string
 	}{
-		{name: "empty table, plain server", wantIDs: []any{}},
-		{name: "sorted ids", procs: []string{"b", "c", "a"}, wantIDs: []any{"a", "b", "c"}},
-		{name: "labels accepted", accept: "labels, something-else", wantIDs: []any{}, wantLabs: true},
+		{name: "empty table, plain server", wantIDs: []any{}, wantExts: []string{}},
+		{name: "sorted ids", procs: []string{"b", "c", "a"}, wantIDs: []any{"a", "b", "c"}, wantExts: []string{}},
+		{name: "labels accepted", accept: "labels, something-else", wantIDs: []any{}, wantLabs: true, wantExts: []string{"labels"}},
+		{name: "resources accepted", accept: "resources", wantIDs: []any{}, wantRes: true, wantExts: []string{"resources"}},
+		{name: "both accepted", accept: "resources,labels", wantIDs: []any{}, wantLabs: true, wantRes: true,
+			wantExts: []string{"labels", "resources"}},
+		{name: "resources accepted, none known", accept: "resources", noRes: true, wantIDs: []any{}, wantExts: []string{"resources"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -41,16 +48,24 @@ func TestRegisterShape(t *testing.T) {
 			for _, p := range tt.procs {
 				createProc(t, ctl, p, "exit 0")
 			}
-			a := startAgent(t, srv, ctl, nil)
+			a := startAgent(t, srv, ctl, func(c *Config) {
+				if tt.noRes {
+					c.Resources = nil
+				}
+			})
 			c := srv.next(t)
-			if got := c.header.Get(wire.ExtensionsHeader); got != "push-status, push-output, labels" {
+			if got := c.header.Get(wire.ExtensionsHeader); got != "push-status, push-output, labels, resources" {
 				t.Errorf("offered extensions %q", got)
 			}
 			m := c.register(t)
 			want := []string{"access_token", "conn", "proc", "proc_ids", "shutdown_state", "type"}
 			if tt.wantLabs {
-				want = []string{"access_token", "conn", "labels", "proc", "proc_ids", "shutdown_state", "type"}
+				want = append(want, "labels")
 			}
+			if tt.wantRes {
+				want = append(want, "resources")
+			}
+			want = sortedStrings(want)
 			if got := keys(m); !reflect.DeepEqual(got, want) {
 				t.Errorf("Register keys %v, want %v", got, want)
 			}
@@ -77,6 +92,11 @@ func TestRegisterShape(t *testing.T) {
 			if tt.wantLabs && !reflect.DeepEqual(m["labels"], map[string]any{"disk": "ssd"}) {
 				t.Errorf("labels %v", m["labels"])
 			}
+			wantRes := map[string]any{"backend": "cgroup", "detail": "/sys/fs/cgroup/procstar.slice", "controllers": []any{"cpu", "memory"},
+				"best_effort": true, "perf_counters": "available"}
+			if tt.wantRes && !reflect.DeepEqual(m["resources"], wantRes) {
+				t.Errorf("resources %#v, want %#v", m["resources"], wantRes)
+			}
 			st := a.link.Status()
 			deadline := time.Now().Add(5 * time.Second)
 			for !st.Connected && time.Now().Before(deadline) {
@@ -86,7 +106,7 @@ func TestRegisterShape(t *testing.T) {
 			if !st.Connected || st.ConnID != "conn-1" || st.Connections != 1 || st.URL != srv.url() {
 				t.Errorf("status %+v", st)
 			}
-			if tt.wantLabs && !reflect.DeepEqual(st.Extensions, []string{"labels"}) {
+			if !reflect.DeepEqual(st.Extensions, tt.wantExts) {
 				t.Errorf("status extensions %v", st.Extensions)
 			}
 		})

@@ -46,6 +46,7 @@ const (
 	kStrList
 	kStrListOrNil
 	kState
+	kBool
 )
 
 type field struct {
@@ -64,6 +65,11 @@ var exactFields = map[string][]field{
 	"ProcUnknown": {{"proc_id", kStr}},
 	"ProcidList":  {{"proc_ids", kStrList}},
 }
+
+// resourcesFields are Register.resources under the "resources"
+// extension (wire.AgentResources): exactly these keys.
+var resourcesFields = []field{{"backend", kStr}, {"detail", kStr}, {"controllers", kStrList},
+	{"best_effort", kBool}, {"perf_counters", kStr}}
 
 var connFields = []field{{"conn_id", kStr}, {"group_id", kStr}, {"restricted_exe", kStrOrNil}}
 
@@ -142,6 +148,15 @@ func checkRegister(m map[string]any) error {
 			}
 		}
 	}
+	if r, ok := m["resources"]; ok {
+		rm, ok := r.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%w: Register: resources is %T, not a map", ErrProtocol, r)
+		}
+		if err := checkFields("Register.resources", rm, resourcesFields, true); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -203,6 +218,8 @@ func checkKind(what, name string, v any, k kind) error {
 				ok = false
 			}
 		}
+	case kBool:
+		_, ok = v.(bool)
 	case kState:
 		s, _ := v.(string)
 		ok = s == StateActive || s == StateIdling || s == StateDone
@@ -296,6 +313,15 @@ func registerFrom(m map[string]any) wire.Register {
 		r.Labels = make(map[string]string, len(l))
 		for k, v := range l {
 			r.Labels[k] = v.(string)
+		}
+	}
+	if rm, ok := m["resources"].(map[string]any); ok {
+		r.Resources = &wire.AgentResources{
+			Backend:      rm["backend"].(string),
+			Detail:       rm["detail"].(string),
+			Controllers:  asStrings(rm["controllers"]),
+			BestEffort:   rm["best_effort"].(bool),
+			PerfCounters: rm["perf_counters"].(string),
 		}
 	}
 	return r

@@ -6,8 +6,9 @@
 // binary frames only; MessagePack maps with a "type" key; strict field sets
 // for every agent message (an extra or missing key closes the connection;
 // Register and ShutDown tolerate extra top-level keys, but Register's conn
-// and proc maps are exact); a Register within RegisterTimeout; the access
-// token; connections keyed by conn_id within groups, a reconnect reusing the
+// and proc maps are exact, and so is its resources map under the resources
+// extension); a Register within RegisterTimeout; the access token;
+// connections keyed by conn_id within groups, a reconnect reusing the
 // connection and closing the old socket, a changed group rejected;
 // reconciliation of Register.proc_ids; a reconnect timeout; ShutDown{done}
 // dropping the connection for good; a uniformly random choice among a

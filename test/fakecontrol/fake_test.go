@@ -8,6 +8,8 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -277,6 +279,19 @@ func TestStrictFields(t *testing.T) {
 		{name: "register proc missing key", first: reg(func(m map[string]any) { delete(m["proc"].(map[string]any), "egid") }), wantClose: true},
 		{name: "register proc_ids not strings", first: reg(func(m map[string]any) { m["proc_ids"] = []any{1} }), wantClose: true},
 		{name: "first message not Register", first: map[string]any{"type": "ProcidList", "proc_ids": []any{}}, wantClose: true},
+		{name: "register resources not a map", first: reg(func(m map[string]any) { m["resources"] = "cgroup" }), wantClose: true},
+		{name: "register resources nil", first: reg(func(m map[string]any) { m["resources"] = nil }), wantClose: true},
+		{name: "register resources extra key", first: reg(withResources(func(r map[string]any) { r["cpus"] = 4 })), wantClose: true},
+		{name: "register resources missing key", first: reg(withResources(func(r map[string]any) { delete(r, "perf_counters") })), wantClose: true},
+		{name: "register resources backend int", first: reg(withResources(func(r map[string]any) { r["backend"] = 1 })), wantClose: true},
+		{name: "register resources controllers nil", first: reg(withResources(func(r map[string]any) { r["controllers"] = nil })), wantClose: true},
+		{name: "register resources controllers ints", first: reg(withResources(func(r map[string]any) { r["controllers"] = []any{1} })), wantClose: true},
+		{name: "register resources best_effort string", first: reg(withResources(func(r map[string]any) { r["best_effort"] = "yes" })), wantClose: true},
+		{name: "register resources JSON names", first: reg(withResources(func(r map[string]any) {
+			r["bestEffort"], r["perfCounters"] = r["best_effort"], r["perf_counters"]
+			delete(r, "best_effort")
+			delete(r, "perf_counters")
+		})), wantClose: true},
 		{name: "register extra top-level key", first: reg(func(m map[string]any) { m["future"] = true })},
 		{name: "register without proc_ids", first: reg(func(m map[string]any) { delete(m, "proc_ids") })},
 		{name: "text frame", text: true, wantClose: true},
@@ -346,6 +361,22 @@ func TestStrictFields(t *testing.T) {
 				t.Fatalf("violations = %v", v)
 			}
 		})
+	}
+}
+
+// validResources is a valid Register.resources map.
+func validResources() map[string]any {
+	return map[string]any{"backend": "cgroup", "detail": "/sys/fs/cgroup/procstar", "controllers": []any{"cpu", "memory"},
+		"best_effort": true, "perf_counters": "available"}
+}
+
+// withResources sets a Register's resources to a valid map changed by
+// edit.
+func withResources(edit func(r map[string]any)) func(m map[string]any) {
+	return func(m map[string]any) {
+		r := validResources()
+		edit(r)
+		m["resources"] = r
 	}
 }
 
@@ -595,9 +626,14 @@ func TestExtensionsHeader(t *testing.T) {
 		want    string
 		wantExt []wire.Extension
 	}{
-		{"plain server", nil, "push-output, push-status, labels", "", nil},
-		{"some accepted", []wire.Extension{wire.ExtPushOutput, wire.ExtLabels}, "push-status, labels, push-output", "labels, push-output",
-			[]wire.Extension{wire.ExtLabels, wire.ExtPushOutput}},
+		{"plain server", nil, "push-output, push-status, labels, resources", "", nil},
+		{"some accepted", []wire.Extension{wire.ExtPushOutput, wire.ExtLabels}, "push-status, labels, resources, push-output",
+			"labels, push-output", []wire.Extension{wire.ExtLabels, wire.ExtPushOutput}},
+		{"resources accepted", []wire.Extension{wire.ExtResources, wire.ExtLabels}, "push-status,resources", "resources",
+			[]wire.Extension{wire.ExtResources}},
+		{"all accepted", []wire.Extension{wire.ExtPushStatus, wire.ExtPushOutput, wire.ExtLabels, wire.ExtResources},
+			"push-status, push-output, labels, resources", "push-status, push-output, labels, resources",
+			[]wire.Extension{wire.ExtPushStatus, wire.ExtPushOutput, wire.ExtLabels, wire.ExtResources}},
 		{"none offered", []wire.Extension{wire.ExtPushOutput}, "", "", nil},
 	}
 	for _, tt := range tests {
@@ -613,21 +649,95 @@ func TestExtensionsHeader(t *testing.T) {
 			}
 			m := registerMsg("c1", "default", "", []string{})
 			m["labels"] = map[string]any{"disk": "ssd"}
+			m["resources"] = validResources()
 			a.sendMap(m)
 			a.read()
 			c, err := s.WaitConn(ctxT(t), "c1")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(c.Extensions) != len(tt.wantExt) {
+			if !slices.Equal(c.Extensions, tt.wantExt) {
 				t.Errorf("extensions = %v, want %v", c.Extensions, tt.wantExt)
 			}
 			if c.Register.Labels["disk"] != "ssd" {
 				t.Errorf("labels = %v", c.Register.Labels)
 			}
-			// Labels without the extension are a (non-closing) violation.
-			if got, want := len(s.Violations()), map[bool]int{true: 0, false: 1}[hasExt(tt.wantExt, wire.ExtLabels)]; got != want {
-				t.Errorf("violations = %v", s.Violations())
+			if r := c.Register.Resources; r == nil || r.Backend != "cgroup" {
+				t.Errorf("resources = %+v", r)
+			}
+			// Labels or resources without their extension are each a
+			// (non-closing) violation.
+			want := 0
+			for _, e := range []wire.Extension{wire.ExtLabels, wire.ExtResources} {
+				if !hasExt(tt.wantExt, e) {
+					want++
+				}
+			}
+			if got := len(s.Violations()); got != want {
+				t.Errorf("violations = %v, want %d", s.Violations(), want)
+			}
+		})
+	}
+}
+
+// TestRegisterResources: the server exposes the resources an agent sent
+// in Register, and counts them as a violation only when it did not accept
+// the resources extension.
+func TestRegisterResources(t *testing.T) {
+	tests := []struct {
+		name          string
+		accept        bool
+		resources     map[string]any // nil sends no key
+		want          *wire.AgentResources
+		wantViolation bool
+	}{
+		{name: "accepted", accept: true, resources: validResources(),
+			want: &wire.AgentResources{Backend: "cgroup", Detail: "/sys/fs/cgroup/procstar", Controllers: []string{"cpu", "memory"},
+				BestEffort: true, PerfCounters: "available"}},
+		{name: "accepted, no controllers", accept: true,
+			resources: map[string]any{"backend": "none", "detail": "no cgroup v2", "controllers": []any{}, "best_effort": false,
+				"perf_counters": "perf_event_paranoid is 3"},
+			want: &wire.AgentResources{Backend: "none", Detail: "no cgroup v2", Controllers: []string{},
+				PerfCounters: "perf_event_paranoid is 3"}},
+		{name: "accepted, not sent", accept: true},
+		{name: "not accepted", resources: validResources(),
+			want: &wire.AgentResources{Backend: "cgroup", Detail: "/sys/fs/cgroup/procstar", Controllers: []string{"cpu", "memory"},
+				BestEffort: true, PerfCounters: "available"},
+			wantViolation: true},
+		{name: "not accepted, not sent"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := Options{}
+			if tt.accept {
+				opts.AcceptExtensions = []wire.Extension{wire.ExtResources}
+			}
+			s := newServer(t, opts)
+			a := dial(t, s, http.Header{wire.ExtensionsHeader: {"labels, resources"}})
+			m := registerMsg("c1", "default", "", []string{})
+			if tt.resources != nil {
+				m["resources"] = tt.resources
+			}
+			a.sendMap(m)
+			if got := a.read(); got["type"] != "Registered" {
+				t.Fatalf("got %v", got)
+			}
+			c, err := s.WaitConn(ctxT(t), "c1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(c.Register.Resources, tt.want) {
+				t.Errorf("resources = %+v, want %+v", c.Register.Resources, tt.want)
+			}
+			v := s.Violations()
+			if tt.wantViolation != (len(v) == 1) || len(v) > 1 {
+				t.Fatalf("violations = %v, want one: %v", v, tt.wantViolation)
+			}
+			if tt.wantViolation && !errors.Is(v[0], ErrProtocol) {
+				t.Errorf("violation %v is not ErrProtocol", v[0])
+			}
+			if !c.Open {
+				t.Error("connection closed")
 			}
 		})
 	}

@@ -220,6 +220,9 @@ func (s *Server) register(sess *session) *connection {
 	if reg.Labels != nil && !hasExt(sess.exts, wire.ExtLabels) {
 		s.violation(id, fmt.Errorf("%w: Register has labels, but the labels extension was not accepted", ErrProtocol))
 	}
+	if reg.Resources != nil && !hasExt(sess.exts, wire.ExtResources) {
+		s.violation(id, fmt.Errorf("%w: Register has resources, but the resources extension was not accepted", ErrProtocol))
+	}
 	b, _ := encodeMessage("Registered", nil)
 	registered := outFrame{typ: websocket.BinaryMessage, data: b, written: make(chan struct{})}
 	if err := sess.send(registered); err != nil {
