@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"procstar.dev/procstar/internal/version"
+	"procstar.dev/procstar/wire"
 )
 
 // Identity describes this agent process, computed once at start-up. Its
@@ -58,10 +59,11 @@ func newIdentity(cfg Config) Identity {
 // and its link to a control plane (null until one exists).
 type Info struct {
 	Identity
-	ShutdownState string       `json:"shutdownState"`
-	Procs         int          `json:"procs"`
-	Link          any          `json:"link"`
-	Version       version.Info `json:"version"`
+	ShutdownState string              `json:"shutdownState"`
+	Procs         int                 `json:"procs"`
+	Link          any                 `json:"link"`
+	Resources     wire.AgentResources `json:"resources"`
+	Version       version.Info        `json:"version"`
 }
 
 func (a *agent) info() Info {
@@ -71,6 +73,7 @@ func (a *agent) info() Info {
 		ShutdownState: st.String(),
 		Procs:         a.ctl.Len(),
 		Link:          a.linkStatus(),
+		Resources:     a.resources,
 		Version:       version.Get(),
 	}
 }

@@ -78,6 +78,7 @@ func (a *agent) linkConfig() (link.Config, error) {
 		Host:                 lc.Host,
 		Port:                 lc.Port,
 		Labels:               lc.Labels,
+		Resources:            &a.resources,
 		ClientCertFile:       lc.CertFile,
 		ClientKeyFile:        lc.KeyFile,
 		RootCertFile:         lc.RootCertFile,

@@ -11,9 +11,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -75,6 +77,8 @@ type Config struct {
 	RestrictExe string
 	// TempDir holds tempfile captures; "" means $TMPDIR or /tmp.
 	TempDir string
+	// Resources says how procs' resources are controlled.
+	Resources ResourceConfig
 	// GroupID is the agent group this agent belongs to ("default").
 	GroupID string
 	// ConnID identifies this agent's connection; "" picks a random UUID.
@@ -135,6 +139,8 @@ type agent struct {
 	identity Identity
 	// link is the agent link, when Agent.
 	link *link.Link
+	// resources is how procs' resources are controlled.
+	resources wire.AgentResources
 }
 
 // Run runs the agent until its shutdown state reaches done and returns the
@@ -171,7 +177,16 @@ func Run(ctx context.Context, cfg Config) int {
 		}
 	}
 
-	rt, err := runtime.New(runtime.Options{Logger: log, RestrictExe: cfg.RestrictExe, TempDir: cfg.TempDir})
+	res, err := setupResources(ctx, cfg.Resources, log)
+	if err != nil {
+		log.Error(err, "cannot set up resource control")
+		fmt.Fprintf(cfg.Stderr, "cannot set up resource control: %v\n", err)
+		return ExitFailure
+	}
+	defer res.close()
+	ropts := res.opts
+	ropts.Logger, ropts.RestrictExe, ropts.TempDir = log, cfg.RestrictExe, cfg.TempDir
+	rt, err := runtime.New(ropts)
 	if err != nil {
 		log.Error(err, "cannot start the runtime")
 		return ExitFailure
@@ -197,7 +212,7 @@ func Run(ctx context.Context, cfg Config) int {
 		<-ctlDone
 	}()
 
-	a := &agent{cfg: cfg, log: log, ctl: ctl, shutdown: NewShutdown(), identity: newIdentity(cfg)}
+	a := &agent{cfg: cfg, log: log, ctl: ctl, shutdown: NewShutdown(), identity: newIdentity(cfg), resources: res.info}
 	if cfg.Agent {
 		lcfg, err := a.linkConfig()
 		if err == nil {
@@ -244,6 +259,7 @@ func Run(ctx context.Context, cfg Config) int {
 			go a.waitMode(ctx)
 		}
 	}
+	a.sdNotify(daemon.SdNotifyReady, "STATUS=running; resources: "+res.info.Backend)
 	a.waitDone(ctx)
 	if srv != nil {
 		stopServer(srv, log)
@@ -401,7 +417,16 @@ func (a *agent) setShutdown(st ShutdownState) {
 	}
 	a.ctl.SetAccepting(false, st.String())
 	a.log.V(LevelInfo).Info("shutdown state", "state", st.String())
+	a.sdNotify(daemon.SdNotifyStopping, "STATUS=shutting down: "+st.String())
 	a.idleCheck()
+}
+
+// sdNotify tells systemd, when it started the agent as a Type=notify
+// service (NOTIFY_SOCKET is set), about the agent's state.
+func (a *agent) sdNotify(states ...string) {
+	if _, err := daemon.SdNotify(false, strings.Join(states, "\n")); err != nil {
+		a.log.Error(err, "sd_notify failed")
+	}
 }
 
 // idleCheck ends an idling agent once its table is empty.

@@ -86,6 +86,11 @@ or - for standard input.`,
 	f.DurationVar(&cfg.TermGrace, "term-grace", 60*time.Second, "on SIGTERM, how long procs get before SIGKILL")
 	f.DurationVar(&cfg.DeleteGrace, "delete-grace", 5*time.Second, "at shutdown, how long clients get to collect and delete finished procs")
 	f.StringVar(&cfg.TempDir, "capture-dir", "", "directory for tempfile captures (default $TMPDIR or /tmp)")
+	f.StringVar(&cfg.Resources.Backend, "resource-backend", agent.BackendAuto, "how procs' resources are controlled: auto (systemd, else a delegated cgroup v2 subtree, else none), systemd, cgroup or none")
+	f.StringVar(&cfg.Resources.CgroupRoot, "cgroup-root", "", "cgroup v2 `DIR` to make procs' cgroups in (default: the agent's own cgroup, when delegated with Delegate=yes)")
+	f.StringVar(&lf.resourceLimits, "resource-limits", "enforce", "enforce: refuse procs whose limits cannot be enforced; best-effort: run them, with condition ResourcesEnforced=False")
+	f.StringVar(&cfg.Resources.SystemdAddress, "systemd-address", "", "D-Bus `ADDRESS` of the systemd manager (default: the system bus as root, else the user bus)")
+	_ = f.MarkHidden("systemd-address")
 	f.BoolVarP(&cfg.Agent, "agent", "a", false, "connect out to a control plane as an agent")
 	f.StringVar(&cfg.Link.Host, "agent-host", "", "agent server `HOST` (default $"+agent.EnvAgentHost+")")
 	f.IntVar(&lf.port, "agent-port", 59789, "agent server `PORT` ($"+agent.EnvAgentPort+" when not given)")
@@ -158,6 +163,7 @@ type linkFlags struct {
 	statusInterval, intervalStart, intervalMax float64
 	intervalMult, readTimeout                  float64
 	countMax, waitTimeout                      uint64
+	resourceLimits                             string
 }
 
 // apply checks the flags and sets them in cfg.
@@ -173,6 +179,18 @@ func (lf *linkFlags) apply(cmd *cobra.Command, cfg *agent.Config) error {
 		if !(v > 0) || v > 1e9 {
 			return fmt.Errorf("%w: --%s %v must be a positive number", errUsage, name, v)
 		}
+	}
+	switch lf.resourceLimits {
+	case "enforce":
+	case "best-effort":
+		cfg.Resources.BestEffort = true
+	default:
+		return fmt.Errorf("%w: --resource-limits must be enforce or best-effort, not %q", errUsage, lf.resourceLimits)
+	}
+	switch b := cfg.Resources.Backend; b {
+	case agent.BackendAuto, agent.BackendSystemd, agent.BackendCgroup, agent.BackendNone:
+	default:
+		return fmt.Errorf("%w: --resource-backend must be auto, systemd, cgroup or none, not %q", errUsage, b)
 	}
 	cfg.Link.StatusInterval = seconds(lf.statusInterval)
 	cfg.Link.ConnectIntervalStart = seconds(lf.intervalStart)

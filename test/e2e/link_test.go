@@ -61,8 +61,15 @@ func startLinkAgent(t *testing.T, env []string, args ...string) *linkAgent {
 		select {
 		case <-a.done:
 		default:
-			_ = cmd.Process.Kill()
-			<-a.done
+			// SIGQUIT lets the agent clean up (its cgroup root); SIGKILL
+			// only if it hangs.
+			_ = cmd.Process.Signal(syscall.SIGQUIT)
+			select {
+			case <-a.done:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-a.done
+			}
 		}
 		if t.Failed() {
 			t.Logf("agent stderr:\n%s", a.stderr.String())
