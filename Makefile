@@ -47,6 +47,11 @@ run: build ## Run a local agent serving the API on 127.0.0.1:3000 (Ctrl-C stops 
 oneshot: build ## Run config/samples/hello.yaml once and print the result.
 	$(BIN)/procstar --print config/samples/hello.yaml
 
+DIST ?= dist
+.PHONY: package
+package: ## Build release tarballs (linux amd64+arm64; ARCHES=...) and SHA256SUMS into ./dist.
+	ARCHES='$(ARCHES)' GO='$(GO)' hack/package.sh $(DIST)
+
 .PHONY: bench
 bench: ## Run the benchmarks; each reports its ratio against a raw baseline.
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -timeout 30m $(PKGS)
