@@ -39,8 +39,11 @@ type Proc struct {
 	captures map[int]capture.Capture
 	res      *resources     // cgroup or units; nil if the proc never forked
 	perf     *perf.Counters // nil unless spec.perfCounters
-	exited   chan struct{}
-	done     chan struct{}
+	// removed is closed once the cgroup is removed (or left to the
+	// background to remove when it empties); nil without a cgroup.
+	removed chan struct{}
+	exited  chan struct{}
+	done    chan struct{}
 
 	// mu guards everything below. It is held only to copy or set fields and
 	// around pidfd_send_signal/kill (non-blocking syscalls), so signals can
@@ -194,6 +197,15 @@ func (p *Proc) failNow() {
 	p.mu.Unlock()
 	p.markExited()
 	p.markDone()
+}
+
+func isDone(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 func convertRusage(ru *unix.Rusage) *v1.Rusage {
@@ -461,9 +473,24 @@ func (p *Proc) ReadOutputAt(fd int, buf []byte, off int64) (int, error) {
 	return c.ReadAt(buf, off)
 }
 
+// finishRemove runs the cgroup removal that finalizeResources returned and
+// tells Release it is over.
+func (p *Proc) finishRemove(remove func()) {
+	if remove != nil {
+		remove()
+	}
+	if p.removed != nil {
+		close(p.removed)
+	}
+}
+
 // Release frees the proc's captures. It is idempotent; output is
-// unreadable afterwards.
+// unreadable afterwards. For a proc that is done, it first waits for its
+// cgroup to be removed, so nothing of it is left after a delete.
 func (p *Proc) Release() error {
+	if p.removed != nil && isDone(p.done) {
+		<-p.removed
+	}
 	p.mu.Lock()
 	if p.released {
 		p.mu.Unlock()

@@ -316,10 +316,11 @@ func (p *Proc) signalTree(sig int) error {
 
 // finalizeResources runs after the main process has been reaped, off the
 // reaper loop: it kills what is left of the tree (unless the spec opts
-// out), reads the accounting and perf counts, and removes the cgroup or
-// stops the units. A cgroup that still has processes is removed once it
-// empties.
-func (r *Runtime) finalizeResources(p *Proc) {
+// out) and reads the accounting and perf counts. It returns what removes
+// the cgroup or stops the units, which the caller runs once the proc is
+// Done, off its critical path; Release waits for it. A cgroup that still
+// has processes is removed in the background once it empties.
+func (r *Runtime) finalizeResources(p *Proc) (remove func()) {
 	ctx, cancel := context.WithTimeout(context.Background(), finalizeTimeout)
 	defer cancel()
 	log := r.log.WithValues("proc", p.id, "pid", p.pid)
@@ -330,12 +331,16 @@ func (r *Runtime) finalizeResources(p *Proc) {
 	case res == nil:
 	case res.group != nil:
 		g := res.group
-		if kt {
+		// Usually the main process was alone: nothing to kill or wait for.
+		populated, err := g.Populated()
+		if kt && (populated || err != nil) {
 			if err := g.Kill(); err != nil {
 				log.Error(err, "killing the proc's cgroup")
 			}
 			if err := g.WaitEmpty(ctx); err != nil {
 				log.Error(err, "waiting for the proc's cgroup to empty")
+			} else {
+				populated = false
 			}
 		}
 		a, err := g.Accounting()
@@ -343,14 +348,15 @@ func (r *Runtime) finalizeResources(p *Proc) {
 			log.Error(err, "reading cgroup accounting", "cgroup", g.Path())
 		}
 		acct = a
-		r.removeGroup(g)
+		remove = func() { r.removeGroup(g, populated) }
 	case res.unit != nil:
 		u := res.unit
 		dir := ""
 		if res.status.Cgroup != "" && r.cgroupMount != "" {
 			dir = filepath.Join(r.cgroupMount, res.status.Cgroup)
 		}
-		if kt {
+		// Usually the main process was alone: no KillUnit round trip.
+		if populated, err := cgroup.Populated(dir); kt && (dir == "" || err != nil || populated) {
 			if err := u.Kill(ctx, int(syscall.SIGKILL)); err != nil {
 				log.V(1).Info("killing the proc's scope", "unit", u.Scope(), "error", err.Error())
 			}
@@ -367,12 +373,17 @@ func (r *Runtime) finalizeResources(p *Proc) {
 			}
 			acct = a
 		}
-		if populated, err := cgroup.Populated(dir); kt || dir == "" || err != nil || !populated {
+		populated, err := cgroup.Populated(dir)
+		if !kt && dir != "" && err == nil && populated {
+			log.Info("leaving the proc's slice running: it still has processes and killTree is false", "unit", u.Slice())
+			break
+		}
+		remove = func() {
+			ctx, cancel := context.WithTimeout(context.Background(), finalizeTimeout)
+			defer cancel()
 			if err := u.Stop(ctx); err != nil {
 				log.Error(err, "stopping the proc's slice", "unit", u.Slice())
 			}
-		} else {
-			log.Info("leaving the proc's slice running: it still has processes and killTree is false", "unit", u.Slice())
 		}
 	}
 	var pc *v1.PerfCounters
@@ -384,12 +395,13 @@ func (r *Runtime) finalizeResources(p *Proc) {
 	p.acct = acct
 	p.perfRes = pc
 	p.mu.Unlock()
+	return remove
 }
 
 // removeGroup removes an empty cgroup now, or one with processes left (a
 // killTree: false proc's leftovers) once it empties, until Close.
-func (r *Runtime) removeGroup(g *cgroup.Group) {
-	if populated, err := g.Populated(); err == nil && populated {
+func (r *Runtime) removeGroup(g *cgroup.Group, populated bool) {
+	if populated {
 		r.mu.Lock()
 		if r.closed {
 			r.mu.Unlock()

@@ -509,7 +509,7 @@ func (r *Runtime) afterExit(p *Proc) {
 		defer r.drainWG.Done()
 		// The tree goes first: a leftover holding a pipe would hold up
 		// the drain.
-		r.finalizeResources(p)
+		remove := r.finalizeResources(p)
 		deadline := time.Now().Add(r.opts.DrainTimeout)
 		for _, c := range p.captureList() {
 			if !c.cap.Drain(deadline) {
@@ -517,5 +517,6 @@ func (r *Runtime) afterExit(p *Proc) {
 			}
 		}
 		p.markDone()
+		p.finishRemove(remove)
 	}()
 }

@@ -619,6 +619,9 @@ func (r *Runtime) startOne(ctx context.Context, req Request, pipes map[pipeKey]*
 		}
 		unix.Close(holdW)
 	}
+	if !res.noFinalize() {
+		p.removed = make(chan struct{})
+	}
 	if pidfd < 0 {
 		// Cannot happen on Linux >= 5.3; never leave an untracked child.
 		_ = unix.Kill(pid, unix.SIGKILL)
@@ -628,7 +631,7 @@ func (r *Runtime) startOne(ctx context.Context, req Request, pipes map[pipeKey]*
 			unix.Close(errR)
 		}
 		p.pid = 0
-		r.finalizeResources(p)
+		p.finishRemove(r.finalizeResources(p))
 		return fail("no pidfd for child")
 	}
 	p.pidfd = pidfd
@@ -654,7 +657,7 @@ func (r *Runtime) startOne(ctx context.Context, req Request, pipes map[pipeKey]*
 		p.errPipe = false
 		p.mu.Unlock()
 		p.setReaped(time.Now(), ws, &ru, nil, werr)
-		r.finalizeResources(p)
+		p.finishRemove(r.finalizeResources(p))
 		if p.markExited() {
 			deadline := time.Now().Add(r.opts.DrainTimeout)
 			for _, c := range p.captureList() {

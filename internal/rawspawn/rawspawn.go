@@ -17,12 +17,22 @@ import (
 // Run starts path (argv is just path) in a new session with fds 0-2
 // inherited and environment env, waits on its pidfd, reaps it with wait4
 // and returns an error unless it exited 0.
-func Run(path string, env []string) error {
+func Run(path string, env []string) error { return run(path, env, -1) }
+
+// RunInCgroup is Run with the child cloned straight into the cgroup whose
+// directory cgroupFD is open on (clone3 CLONE_INTO_CGROUP).
+func RunInCgroup(path string, env []string, cgroupFD int) error { return run(path, env, cgroupFD) }
+
+func run(path string, env []string, cgroupFD int) error {
 	pidfd := -1
+	sys := &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd}
+	if cgroupFD >= 0 {
+		sys.UseCgroupFD, sys.CgroupFD = true, cgroupFD
+	}
 	pid, err := syscall.ForkExec(path, []string{path}, &syscall.ProcAttr{
 		Env:   env,
 		Files: []uintptr{0, 1, 2},
-		Sys:   &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd},
+		Sys:   sys,
 	})
 	if err != nil {
 		return err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -39,9 +38,14 @@ func ReadAccounting(dir string) (*v1.CgroupAccounting, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cgroup accounting: %w", err)
 	}
+	return readAccounting(dir, controllers)
+}
+
+// readAccounting is ReadAccounting once the enabled controllers are known.
+func readAccounting(dir string, controllers []string) (*v1.CgroupAccounting, error) {
 	acct := &v1.CgroupAccounting{}
 
-	data, err := os.ReadFile(filepath.Join(dir, "cpu.stat"))
+	data, err := readFile(filepath.Join(dir, "cpu.stat"))
 	if err != nil {
 		return nil, fmt.Errorf("cgroup accounting: %w", err)
 	}
@@ -85,7 +89,7 @@ func ReadAccounting(dir string) (*v1.CgroupAccounting, error) {
 // readUint reads a single-value file. With optional, a missing file is 0.
 func readUint(dir, name string, optional bool) (uint64, error) {
 	path := filepath.Join(dir, name)
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if optional && errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}
@@ -101,7 +105,7 @@ func readUint(dir, name string, optional bool) (uint64, error) {
 
 func readOOMKills(dir string) (uint64, error) {
 	path := filepath.Join(dir, "memory.events")
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}

@@ -19,9 +19,10 @@ import (
 // Group is one proc's cgroup, made by Root.Create. Its methods are safe
 // for concurrent use.
 type Group struct {
-	path string
-	fake bool
-	log  logr.Logger
+	path        string
+	fake        bool
+	log         logr.Logger
+	controllers []string // enabled in the group: its root's, read-only
 
 	mu sync.Mutex // guards fd and removed
 	// fd is the open directory, -1 after Remove.
@@ -110,7 +111,7 @@ func (g *Group) killByPids(ctx context.Context) error {
 // isZombie reports whether pid has exited and waits to be reaped; such a
 // process may still be listed in cgroup.procs but cannot be killed.
 func isZombie(pid int) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	data, err := readFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return true // gone
 	}
@@ -182,7 +183,7 @@ func (g *Group) Populated() (bool, error) { return Populated(g.path) }
 // Populated reports whether any process is in the cgroup directory dir or
 // below it.
 func Populated(dir string) (bool, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
+	data, err := readFile(filepath.Join(dir, "cgroup.events"))
 	if err != nil {
 		return false, fmt.Errorf("cgroup %s: %w", dir, err)
 	}
@@ -342,7 +343,9 @@ func (w *eventWaiter) close() {
 
 // Accounting reads the group's accounting; see ReadAccounting.
 func (g *Group) Accounting() (*v1.CgroupAccounting, error) {
-	return ReadAccounting(g.path)
+	// A group's controllers are its root's subtree_control, known since
+	// Create: no need to read cgroup.controllers again.
+	return readAccounting(g.path, g.controllers)
 }
 
 func (g *Group) isRemoved() bool {

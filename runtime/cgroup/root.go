@@ -281,7 +281,7 @@ func (r *Root) create(name string, l Limits, strict bool) (*Group, string, error
 		msg = "not enforced: " + strings.Join(skipped, "; ")
 	}
 	r.log.V(1).Info("created cgroup", "cgroup", path, "skipped", msg)
-	return &Group{path: path, fake: r.fake, log: r.log.WithValues("cgroup", path), fd: fd}, msg, nil
+	return &Group{path: path, fake: r.fake, log: r.log.WithValues("cgroup", path), fd: fd, controllers: r.controllers}, msg, nil
 }
 
 // removeDir removes a cgroup directory: rmdir on cgroupfs; on a fake,
@@ -326,7 +326,7 @@ func writeControl(path string, data []byte, create bool) error {
 
 // readList reads a space-separated list file such as cgroup.controllers.
 func readList(path string) ([]string, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -336,7 +336,7 @@ func readList(path string) ([]string, error) {
 // readPids reads a cgroup.procs file. A missing file (the cgroup is gone)
 // is an error wrapping fs.ErrNotExist.
 func readPids(path string) ([]int, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -354,4 +354,37 @@ func parsePids(data []byte) ([]int, error) {
 		pids = append(pids, pid)
 	}
 	return pids, nil
+}
+
+// readFile is os.ReadFile for the small files of cgroupfs and procfs,
+// without the os.File machinery: cgroupfs files are pollable, so os.Open
+// would register each one with the Go netpoller and unregister it at
+// Close, which costs more than the read. Errors are *fs.PathError, as
+// os.ReadFile's.
+func readFile(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	for err == unix.EINTR {
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 0, 512)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
+	}
 }
