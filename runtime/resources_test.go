@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -462,5 +463,40 @@ func BenchmarkSpawnCgroup(b *testing.B) {
 		d0, d1 := interleave(b, b.N, 1, base, withSD)
 		b.ReportMetric(float64(d1-d0)/float64(b.N)/1e3, "extra-µs/proc")
 		b.ReportMetric(float64(m.Calls()-calls0)/float64(b.N), "dbus-calls/proc")
+	})
+}
+
+// TestCgroupLimitsEnforced checks limits the kernel enforces, where the
+// subtree has the controllers (not on a host whose cgroup2 has only
+// hugetlb: there the limit files are covered by runtime/cgroup's fake).
+func TestCgroupLimitsEnforced(t *testing.T) {
+	t.Run("pids", func(t *testing.T) {
+		rt, root := cgroupRT(t, Options{})
+		if !slices.Contains(root.Controllers(), "pids") {
+			t.Skipf("the pids controller is not enabled in %s (enabled: %v)", root.Dir(), root.Controllers())
+		}
+		spec := shSpec(`n=0; for i in 1 2 3 4 5 6 7 8 9 10; do sleep 5 & n=$((n+1)); done; echo $n`)
+		spec.Resources = &v1.Resources{TasksMax: ptr(int64(4))}
+		_, st := run(t, rt, spec)
+		a := st.CgroupAccounting
+		if a == nil || a.Pids == nil || a.Pids.Peak > 4 {
+			t.Fatalf("accounting %+v", a)
+		}
+	})
+	t.Run("memory", func(t *testing.T) {
+		rt, root := cgroupRT(t, Options{})
+		if !slices.Contains(root.Controllers(), "memory") {
+			t.Skipf("the memory controller is not enabled in %s (enabled: %v)", root.Dir(), root.Controllers())
+		}
+		spec := shSpec(`x=$(head -c 200000000 /dev/zero | tr '\0' a); echo ${#x}`)
+		spec.Resources = &v1.Resources{MemoryMax: ptr(v1.Quantity("32Mi"))}
+		_, st := run(t, rt, spec)
+		a := st.CgroupAccounting
+		if a == nil || a.Memory == nil {
+			t.Fatalf("accounting %+v", a)
+		}
+		if m := a.Memory; m.Peak > 33<<20 || (m.OOMKills == 0 && exitCode(st) == 0) {
+			t.Fatalf("memory %+v, status %+v: the limit did not hold", m, st)
+		}
 	})
 }

@@ -1,0 +1,129 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "procstar.dev/procstar/api/v1"
+	"procstar.dev/procstar/internal/errdefs"
+	"procstar.dev/procstar/runtime"
+	"procstar.dev/procstar/runtime/cgroup"
+)
+
+func TestClassifyOOM(t *testing.T) {
+	code := func(n int) *int { return &n }
+	oom := func(n uint64) *v1.CgroupAccounting {
+		return &v1.CgroupAccounting{CPUStat: &v1.CgroupCPUStat{}, Memory: &v1.CgroupMemory{OOMKills: n}}
+	}
+	tests := []struct {
+		name   string
+		st     v1.ProcStatus
+		stop   string
+		phase  v1.ProcPhase
+		reason string
+	}{
+		{"killed by the OOM killer", v1.ProcStatus{Signal: "SIGKILL", CgroupAccounting: oom(1)}, "", v1.PhaseFailed, v1.ReasonOOMKilled},
+		{"a child OOM-killed, then exit 1", v1.ProcStatus{ExitCode: code(1), CgroupAccounting: oom(2)}, "", v1.PhaseFailed, v1.ReasonOOMKilled},
+		{"a child OOM-killed, but exit 0", v1.ProcStatus{ExitCode: code(0), CgroupAccounting: oom(1)}, "", v1.PhaseSucceeded, v1.ReasonExited},
+		{"OOM wins over a stop", v1.ProcStatus{Signal: "SIGKILL", CgroupAccounting: oom(1)}, v1.ReasonTimedOut, v1.PhaseFailed, v1.ReasonOOMKilled},
+		{"no OOM", v1.ProcStatus{Signal: "SIGKILL", CgroupAccounting: oom(0)}, "", v1.PhaseFailed, v1.ReasonSignaled},
+		{"no memory controller", v1.ProcStatus{Signal: "SIGKILL", CgroupAccounting: &v1.CgroupAccounting{}}, "", v1.PhaseFailed, v1.ReasonSignaled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := classify(tt.st, tt.stop)
+			if e.phase != tt.phase || e.reason != tt.reason {
+				t.Fatalf("classify = %+v, want %s %s", e, tt.phase, tt.reason)
+			}
+			if tt.reason == v1.ReasonOOMKilled && !strings.Contains(e.message, "OOM") {
+				t.Fatalf("message %q", e.message)
+			}
+		})
+	}
+}
+
+func TestResourcesCondition(t *testing.T) {
+	tests := []struct {
+		rs     v1.ResourceStatus
+		status v1.ConditionStatus
+		reason string
+		msg    string
+	}{
+		{v1.ResourceStatus{Backend: runtime.BackendCgroup, Enforced: true, Cgroup: "/a/proc-x-1"}, v1.ConditionTrue, v1.ReasonCgroup, "in /a/proc-x-1"},
+		{v1.ResourceStatus{Backend: runtime.BackendSystemd, Enforced: true, Unit: "procstar1.slice"}, v1.ConditionTrue, v1.ReasonSystemd, "in procstar1.slice"},
+		{v1.ResourceStatus{Backend: runtime.BackendCgroup, Message: "memory: not enabled"}, v1.ConditionFalse, v1.ReasonControllerUnavailable, "memory: not enabled"},
+		{v1.ResourceStatus{Backend: runtime.BackendNone, Enforced: true, Message: "process group only"}, v1.ConditionFalse, v1.ReasonNoResourceControl, "process group only"},
+	}
+	for _, tt := range tests {
+		s, r, m := resourcesCondition(&tt.rs)
+		if s != tt.status || r != tt.reason || m != tt.msg {
+			t.Errorf("resourcesCondition(%+v) = %s %s %q, want %s %s %q", tt.rs, s, r, m, tt.status, tt.reason, tt.msg)
+		}
+	}
+}
+
+// TestRealCgroupResources runs procs in per-proc cgroups through the
+// controller: the condition names the cgroup, and limits the subtree
+// cannot enforce are refused as invalid, with the reason.
+func TestRealCgroupResources(t *testing.T) {
+	mount, err := cgroup.Mount()
+	if err != nil {
+		t.Skipf("no cgroup2: %v", err)
+	}
+	dir := filepath.Join(mount, fmt.Sprintf("procstar-ctltest-%d-%d", os.Getpid(), time.Now().UnixNano()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("cgroup2 not writable: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := os.Remove(dir); err != nil {
+			t.Errorf("cgroups left: %v", err)
+		}
+	})
+	root, err := cgroup.OpenRoot(dir, cgroup.RootOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := runtime.New(runtime.Options{Cgroups: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	c, err := New(Options{Runtime: FromRuntime(rt)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	if _, err := c.Create(ctx, []v1.Proc{shProc("cg", "(sleep 300 &); exit 0")}); err != nil {
+		t.Fatal(err)
+	}
+	p := waitFor(t, c, "cg", "terminal", terminal)
+	rc := cond(&p, v1.ConditionResourcesEnforced)
+	if rc == nil || rc.Status != v1.ConditionTrue || rc.Reason != v1.ReasonCgroup || !strings.Contains(rc.Message, "/proc-cg-") {
+		t.Fatalf("condition %+v", rc)
+	}
+	if p.Status.Resources == nil || p.Status.CgroupAccounting == nil {
+		t.Fatalf("status %+v", p.Status)
+	}
+	if _, err := c.Delete(ctx, "cg", v1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	if len(root.Controllers()) == 0 {
+		limited := shProc("limited", "exit 0")
+		limited.Spec.Resources = &v1.Resources{TasksMax: ptr(int64(8))}
+		_, err := c.Create(ctx, []v1.Proc{limited})
+		if !errors.Is(err, errdefs.ErrInvalidArgument) || !errors.Is(err, runtime.ErrResourcesUnavailable) || !strings.Contains(err.Error(), "pids") {
+			t.Fatalf("create with limits: %v", err)
+		}
+	}
+}
