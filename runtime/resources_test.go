@@ -495,7 +495,9 @@ func TestCgroupLimitsEnforced(t *testing.T) {
 		if a == nil || a.Memory == nil {
 			t.Fatalf("accounting %+v", a)
 		}
-		if m := a.Memory; m.Peak > 33<<20 || (m.OOMKills == 0 && exitCode(st) == 0) {
+		// The shell asks for 200 MB: it is OOM-killed, or swaps; either
+		// way its memory stays at the limit.
+		if m := a.Memory; m.Peak > 33<<20 || m.Peak < 16<<20 {
 			t.Fatalf("memory %+v, status %+v: the limit did not hold", m, st)
 		}
 	})
