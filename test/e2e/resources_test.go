@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"procstar.dev/procstar/runtime/cgroup"
+	"procstar.dev/procstar/runtime/systemd/fakesystemd"
 )
 
 // e2eCgroupDir makes a directory under the cgroup2 mount for one agent,
@@ -165,5 +166,42 @@ func TestNoBackendBestEffort(t *testing.T) {
 	}
 	if res, _ := agentInfo(t, b.addr)["resources"].(map[string]any); res["backend"] != "none" || res["bestEffort"] != true {
 		t.Fatalf("GET /agent resources %v", res)
+	}
+}
+
+// TestSystemdBackendThroughAgent runs the agent against a fake systemd
+// manager on a private bus that backs units with real cgroups: each proc
+// runs in its own slice and scope, and nothing is left after delete.
+func TestSystemdBackendThroughAgent(t *testing.T) {
+	mount, err := cgroup.Mount()
+	if err != nil {
+		t.Skipf("no cgroup2 mount: %v", err)
+	}
+	dir := e2eCgroupDir(t)
+	f := fakesystemd.Start(t, fakesystemd.Options{CgroupRoot: dir, CgroupMount: mount})
+	a := startAgent(t, "--resource-backend", "systemd", "--systemd-address", f.Address())
+	server := "http://" + a.addr
+	if res, _ := agentInfo(t, a.addr)["resources"].(map[string]any); res["backend"] != "systemd" {
+		t.Fatalf("GET /agent resources %v", res)
+	}
+	mustOK(t, procctl(t, server, procYAML("unit", "cat /proc/self/cgroup; (sleep 300 &); exit 0"), "apply", "-f", "-"), "created")
+	mustOK(t, procctl(t, server, "", "wait", "unit", "--for=terminal", "--timeout", "30s"), "")
+	p := procJSON(t, server, "unit")
+	rs, _ := p["status"].(map[string]any)["resources"].(map[string]any)
+	unit, _ := rs["unit"].(string)
+	if rs["backend"] != "systemd" || !strings.HasPrefix(unit, "procstar") || !strings.HasSuffix(unit, ".slice") {
+		t.Fatalf("status.resources %v", rs)
+	}
+	if out := procctl(t, server, "", "logs", "unit"); !strings.Contains(out.stdout, unit+"/") {
+		t.Fatalf("the proc ran in %q, not under %s", out.stdout, unit)
+	}
+	if c := condition(p, "ResourcesEnforced"); c == nil || c["reason"] != "Systemd" {
+		t.Fatalf("ResourcesEnforced %v", c)
+	}
+	mustOK(t, procctl(t, server, "", "delete", "proc", "unit"), "deleted")
+	for deadline := time.Now().Add(10 * time.Second); len(f.Units()) != 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("units left after delete: %v", f.Units())
+		}
 	}
 }
