@@ -93,7 +93,7 @@ func OpenRoot(dir string, opts RootOptions) (*Root, error) {
 		r.leaveRoot(log)
 	}
 	r.enable(log, available)
-	log.Info("opened cgroup root", "available", available, "controllers", r.controllers)
+	log.V(1).Info("opened cgroup root", "available", available, "controllers", r.controllers)
 	return r, nil
 }
 
@@ -140,7 +140,7 @@ func (r *Root) leaveRoot(log logr.Logger) {
 		log.Error(err, "cannot move agent into its leaf cgroup", "pid", pid)
 		return
 	}
-	log.Info("moved agent into leaf cgroup", "pid", pid, "leaf", leaf)
+	log.V(1).Info("moved agent into leaf cgroup", "pid", pid, "leaf", leaf)
 }
 
 // enable turns on the managed controllers that are available and not yet
@@ -280,7 +280,7 @@ func (r *Root) create(name string, l Limits, strict bool) (*Group, string, error
 	if len(skipped) > 0 {
 		msg = "not enforced: " + strings.Join(skipped, "; ")
 	}
-	r.log.V(1).Info("created cgroup", "cgroup", path, "skipped", msg)
+	r.log.V(2).Info("created cgroup", "cgroup", path, "skipped", msg)
 	return &Group{path: path, fake: r.fake, log: r.log.WithValues("cgroup", path), fd: fd, controllers: r.controllers}, msg, nil
 }
 

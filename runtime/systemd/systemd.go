@@ -327,7 +327,7 @@ func (m *Manager) Start(ctx context.Context, pid int, slice, scope []sddbus.Prop
 		}
 		return nil, err
 	}
-	log.V(1).Info("started systemd units")
+	log.V(2).Info("started systemd units")
 	return u, nil
 }
 
