@@ -398,6 +398,34 @@ func (r *Runtime) finalizeResources(p *Proc) (remove func()) {
 	return remove
 }
 
+// quickFinalize finishes, on the reaper loop, a proc whose cgroup the main
+// process had to itself (the common case): two small kernfs reads, then
+// Done, and the rmdir off the loop. It reports false, doing nothing, when
+// the slow path is needed (leftovers, systemd, a failed read).
+func (r *Runtime) quickFinalize(p *Proc) bool {
+	g := p.res.group
+	if g == nil {
+		return false
+	}
+	if populated, err := g.Populated(); err != nil || populated {
+		return false
+	}
+	acct, err := g.Accounting()
+	if err != nil {
+		r.log.Error(err, "reading cgroup accounting", "proc", p.id, "cgroup", g.Path())
+	}
+	p.mu.Lock()
+	p.acct = acct
+	p.mu.Unlock()
+	p.markDone()
+	r.drainWG.Add(1)
+	go func() {
+		defer r.drainWG.Done()
+		p.finishRemove(func() { r.removeGroup(g, false) })
+	}()
+	return true
+}
+
 // removeGroup removes an empty cgroup now, or one with processes left (a
 // killTree: false proc's leftovers) once it empties, until Close.
 func (r *Runtime) removeGroup(g *cgroup.Group, populated bool) {

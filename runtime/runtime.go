@@ -500,9 +500,14 @@ func (r *Runtime) afterExit(p *Proc) {
 	if !p.markExited() {
 		return
 	}
-	if len(p.captures) == 0 && p.res.noFinalize() && p.perf == nil {
-		p.markDone()
-		return
+	if len(p.captures) == 0 && p.perf == nil {
+		if p.res.noFinalize() {
+			p.markDone()
+			return
+		}
+		if r.quickFinalize(p) {
+			return
+		}
 	}
 	r.drainWG.Add(1)
 	go func() {
