@@ -100,10 +100,13 @@ func (a *linkAgent) running() bool {
 }
 
 // linkArgs are the flags every binary test uses: a ws:// URL, a fixed
-// conn ID and quick reconnects.
+// conn ID, quick reconnects and a short delete grace, so that the SIGQUIT
+// at the end of a test stops the agent quickly (a later --delete-grace in
+// extra wins).
 func linkArgs(srv *fakecontrol.Server, connID string, extra ...string) []string {
 	return append([]string{"--agent", "--agent-url", srv.URL(), "--conn-id", connID,
-		"--connect-interval-start", "0.05", "--connect-interval-max", "0.2", "--log-level", "info"}, extra...)
+		"--connect-interval-start", "0.05", "--connect-interval-max", "0.2", "--log-level", "info",
+		"--delete-grace", "200ms"}, extra...)
 }
 
 func newFake(t *testing.T, opts fakecontrol.Options) *fakecontrol.Server {
@@ -685,7 +688,7 @@ func TestLinkTLS(t *testing.T) {
 	t.Run("trusted", func(t *testing.T) {
 		// procstar's own way: wss://HOST:PORT/ with the cert as an extra root.
 		startLinkAgent(t, []string{"PROCSTAR_AGENT_CERT=" + srv.CertFile(), "PROCSTAR_AGENT_TOKEN=t", "PROCSTAR_AGENT_HOST=localhost"},
-			"--agent", "--agent-port", port, "--conn-id", "tls", "--connect-interval-start", "0.05")
+			"--agent", "--agent-port", port, "--conn-id", "tls", "--connect-interval-start", "0.05", "--delete-grace", "200ms")
 		ctx := ctxFor(t, 20*time.Second)
 		if _, err := srv.WaitConn(ctx, "tls"); err != nil {
 			t.Fatal(err)
