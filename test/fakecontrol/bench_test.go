@@ -44,9 +44,13 @@ func inProcAgent(b *testing.B, srv *fakecontrol.Server, connID string) (stop fun
 	b.Helper()
 	sigs := make(chan os.Signal, 1)
 	done := make(chan struct{})
+	// No resource backend: these benchmarks measure the link against a raw
+	// parent; the cgroup backend's own cost per proc is runtime's
+	// BenchmarkSpawnCgroup.
 	cfg := agent.Config{Agent: true, ConnID: connID, Signals: sigs,
-		Link:   agent.LinkConfig{URL: srv.URL(), ConnectIntervalStart: 50 * time.Millisecond},
-		Stdout: os.Stdout, Stderr: os.Stderr}
+		Link:      agent.LinkConfig{URL: srv.URL(), ConnectIntervalStart: 50 * time.Millisecond},
+		Resources: agent.ResourceConfig{Backend: agent.BackendNone},
+		Stdout:    os.Stdout, Stderr: os.Stderr}
 	go func() {
 		agent.Run(logr.NewContext(context.Background(), logr.Discard()), cfg)
 		close(done)
