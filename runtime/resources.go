@@ -70,6 +70,8 @@ func specLimits(spec *v1.ProcSpec) cgroup.Limits {
 		l.MemoryMax = u2i(sp.Slice.MemoryMax)
 		l.MemoryHigh = u2i(sp.Slice.MemoryHigh)
 		l.MemorySwapMax = u2i(sp.Slice.MemorySwapMax)
+		l.MemoryMin = u2i(sp.Slice.MemoryMin)
+		l.MemoryLow = u2i(sp.Slice.MemoryLow)
 		l.PidsMax = u2i(sp.Slice.TasksMax)
 	}
 	rs := spec.Resources
@@ -122,8 +124,8 @@ func (r *Runtime) checkResources(reqs []Request) error {
 				ErrResourcesUnavailable, req.ID, strings.Join(l.Controllers(), ", ")+" limits", r.noResourcesReason())
 		case BackendCgroup:
 			if miss := missing(l.Controllers(), r.opts.Cgroups.Controllers()); len(miss) > 0 {
-				return fmt.Errorf("%w: proc %s needs the %s cgroup controllers, which are not enabled in %s (enabled: %s); allow running without them with --resource-limits=best-effort",
-					ErrResourcesUnavailable, req.ID, strings.Join(miss, ", "), r.opts.Cgroups.Dir(), orNone(r.opts.Cgroups.Controllers()))
+				return fmt.Errorf("%w: proc %s needs the %s cgroup controllers, which are not enabled in %s (enabled: %s)%s; allow running without them with --resource-limits=best-effort",
+					ErrResourcesUnavailable, req.ID, strings.Join(miss, ", "), r.opts.Cgroups.Dir(), orNone(r.opts.Cgroups.Controllers()), boundToV1(miss))
 			}
 		}
 	}
@@ -149,6 +151,22 @@ func missing(want, have []string) []string {
 		}
 	}
 	return out
+}
+
+// boundToV1 says which of the controllers are bound to a cgroup v1
+// hierarchy, as on a hybrid host, and so can never be enabled in cgroup2.
+func boundToV1(controllers []string) string {
+	v1mounts := cgroup.V1Controllers()
+	var parts []string
+	for _, c := range controllers {
+		if m, ok := v1mounts[c]; ok {
+			parts = append(parts, c+" at "+m)
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; bound to cgroup v1 on this host: " + strings.Join(parts, ", ")
 }
 
 func orNone(s []string) string {
@@ -215,7 +233,7 @@ func (r *Runtime) setupResources(id string, spec *v1.ProcSpec) (*resources, erro
 		}
 		if msg != "" {
 			res.status.Enforced = false
-			res.status.Message = msg
+			res.status.Message = msg + boundToV1(missing(l.Controllers(), r.opts.Cgroups.Controllers()))
 		}
 		res.status.Cgroup = r.cgroupRel(res.group.Path())
 		res.status.TreeKill = treeKillCgroup

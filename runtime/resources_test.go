@@ -270,7 +270,7 @@ func TestLimitsWithoutControllers(t *testing.T) {
 func TestSpecLimits(t *testing.T) {
 	u := func(v uint64) *uint64 { return &v }
 	spec := &v1.ProcSpec{
-		SystemdProperties: &v1.SystemdProperties{Slice: v1.SystemdSlice{MemoryMax: u(1 << 20), MemoryHigh: u(1 << 19), TasksMax: u(7)}},
+		SystemdProperties: &v1.SystemdProperties{Slice: v1.SystemdSlice{MemoryMax: u(1 << 20), MemoryHigh: u(1 << 19), TasksMax: u(7), MemoryMin: u(1 << 18), MemoryLow: u(1 << 17)}},
 		Resources:         &v1.Resources{MemoryMax: ptr(v1.Quantity("2Gi")), CPUMax: ptr(v1.Quantity("500m")), CPUWeight: ptr(int64(50))},
 	}
 	l := specLimits(spec)
@@ -283,6 +283,8 @@ func TestSpecLimits(t *testing.T) {
 		t.Fatalf("pidsMax %v", l.PidsMax)
 	case l.CPUMax == nil || *l.CPUMax != (cgroup.CPUMax{QuotaUsec: 50000, PeriodUsec: 100000}):
 		t.Fatalf("cpuMax %v", l.CPUMax)
+	case l.MemoryMin == nil || *l.MemoryMin != 1<<18 || l.MemoryLow == nil || *l.MemoryLow != 1<<17:
+		t.Fatalf("memoryMin %v memoryLow %v", l.MemoryMin, l.MemoryLow)
 	case l.CPUWeight == nil || *l.CPUWeight != 50 || l.MemorySwapMax != nil:
 		t.Fatalf("limits %+v", l)
 	}

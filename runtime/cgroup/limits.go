@@ -34,6 +34,9 @@ type Limits struct {
 	MemoryHigh *int64
 	// MemorySwapMax is memory.swap.max in bytes.
 	MemorySwapMax *int64
+	// MemoryMin and MemoryLow are memory.min and memory.low in bytes:
+	// memory protected from reclaim, hard and best effort.
+	MemoryMin, MemoryLow *int64
 	// PidsMax is pids.max.
 	PidsMax *int64
 	// CPUMax is cpu.max.
@@ -45,7 +48,7 @@ type Limits struct {
 // IsZero reports whether no limit is set.
 func (l Limits) IsZero() bool {
 	return l.MemoryMax == nil && l.MemoryHigh == nil && l.MemorySwapMax == nil &&
-		l.PidsMax == nil && l.CPUMax == nil && l.CPUWeight == nil
+		l.MemoryMin == nil && l.MemoryLow == nil && l.PidsMax == nil && l.CPUMax == nil && l.CPUWeight == nil
 }
 
 // Controllers returns the sorted, unique controllers the set limits need.
@@ -79,6 +82,8 @@ func (l Limits) writes() []limitWrite {
 	add("MemorySwapMax", ControllerMemory, "memory.swap.max", l.MemorySwapMax)
 	add("MemoryMax", ControllerMemory, "memory.max", l.MemoryMax)
 	add("MemoryHigh", ControllerMemory, "memory.high", l.MemoryHigh)
+	add("MemoryMin", ControllerMemory, "memory.min", l.MemoryMin)
+	add("MemoryLow", ControllerMemory, "memory.low", l.MemoryLow)
 	add("PidsMax", ControllerPids, "pids.max", l.PidsMax)
 	if l.CPUMax != nil {
 		quota := "max"

@@ -40,6 +40,44 @@ func parseMountinfo(data []byte) (string, error) {
 	return "", fmt.Errorf("no cgroup2 mount in /proc/self/mountinfo: %w", ErrNotCgroup2)
 }
 
+// V1Controllers returns, for each controller bound to a cgroup v1
+// hierarchy, that hierarchy's mount point (a hybrid host's memory, pids
+// and cpu usually are). A controller bound to v1 cannot be enabled in
+// cgroup2: this is what says why.
+func V1Controllers() map[string]string {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	return parseV1Controllers(data)
+}
+
+func parseV1Controllers(data []byte) map[string]string {
+	out := map[string]string{}
+	for line := range bytes.SplitSeq(data, []byte("\n")) {
+		fields := strings.Fields(string(line))
+		sep := -1
+		for i, f := range fields {
+			if f == "-" && i >= 6 {
+				sep = i
+				break
+			}
+		}
+		if sep < 0 || sep+3 >= len(fields) || fields[sep+1] != "cgroup" {
+			continue
+		}
+		for _, opt := range strings.Split(fields[sep+3], ",") {
+			switch opt {
+			case ControllerCPU, ControllerMemory, ControllerPids:
+				if _, ok := out[opt]; !ok {
+					out[opt] = unescapeMountPath(fields[4])
+				}
+			}
+		}
+	}
+	return out
+}
+
 // unescapeMountPath undoes mountinfo's octal escapes (\040 for a space,
 // \011, \012, \134).
 func unescapeMountPath(s string) string {
