@@ -127,3 +127,52 @@ func TestRealCgroupResources(t *testing.T) {
 		}
 	}
 }
+
+// TestRuntimeMaxWithoutSystemd: procstar's scope.runtimeMaxUSec is a
+// limit too; with no systemd scope to enforce it, the controller ends the
+// run the way systemd would.
+func TestRuntimeMaxWithoutSystemd(t *testing.T) {
+	h := newHarness(t, nil)
+	h.rt.dieOn["p"] = []int{sigkill}
+	p := newProc("p", "/bin/sleep", "100")
+	p.Spec.SystemdProperties = &v1.SystemdProperties{Scope: v1.SystemdScope{RuntimeMaxUSec: ptr(uint64(5_000_000))}}
+	h.create(p)
+	fp := h.rt.last(t, "p")
+	h.clock.Advance(4 * time.Second)
+	h.c.Get(h.ctx, "p")
+	if got := fp.sent(); len(got) != 0 {
+		t.Fatalf("signalled before runtimeMaxUSec: %v", got)
+	}
+	h.clock.Advance(time.Second)
+	waitSignals(t, fp, "group:SIGTERM")
+	h.clock.Advance(89 * time.Second)
+	h.c.Get(h.ctx, "p")
+	if got := fp.sent(); len(got) != 1 {
+		t.Fatalf("SIGKILL before systemd's 90 s: %v", got)
+	}
+	h.clock.Advance(time.Second)
+	waitSignals(t, fp, "group:SIGTERM", "group:SIGKILL")
+	got := waitFor(t, h.c, "p", "terminal", terminal)
+	if cond(&got, v1.ConditionTerminated).Reason != v1.ReasonTimedOut {
+		t.Errorf("conditions %+v", got.Status.Conditions)
+	}
+}
+
+func TestRunTimeout(t *testing.T) {
+	spec := &v1.ProcSpec{SystemdProperties: &v1.SystemdProperties{Scope: v1.SystemdScope{
+		RuntimeMaxUSec: ptr(uint64(2_000_000)), RuntimeRandomizedExtraUSec: ptr(uint64(1_000_000))}}}
+	if to := runTimeout(spec, &v1.ResourceStatus{Backend: runtime.BackendSystemd}); to != nil {
+		t.Fatalf("systemd enforces it itself, got %+v", to)
+	}
+	for range 20 {
+		to := runTimeout(spec, &v1.ResourceStatus{Backend: runtime.BackendCgroup})
+		if to == nil || to.Seconds < 2 || to.Seconds >= 3 || to.GracePeriod() != 90*time.Second {
+			t.Fatalf("timeout %+v", to)
+		}
+	}
+	own := &v1.Timeout{Seconds: 7}
+	spec.Timeout = own
+	if runTimeout(spec, nil) != own {
+		t.Fatal("spec.timeout must win")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"syscall"
 	"time"
@@ -92,8 +93,9 @@ type worker struct {
 
 	state        state
 	proc         Process
-	startedAt    time.Time // clock time the current run started
-	timeoutAt    time.Time // zero: no timeout
+	startedAt    time.Time   // clock time the current run started
+	timeout      *v1.Timeout // the run's timeout; nil: none
+	timeoutAt    time.Time   // zero: no timeout
 	killAt       time.Time
 	killSent     bool
 	stopReason   string // ReasonTimedOut or ReasonKilled while stopping
@@ -121,7 +123,8 @@ func (w *worker) begin(p Process, now time.Time) {
 	w.state = stateRunning
 	w.startedAt = now
 	w.timeoutAt = time.Time{}
-	if t := w.spec.Timeout; t != nil {
+	w.timeout = runTimeout(w.spec, p.Resources())
+	if t := w.timeout; t != nil {
 		w.timeoutAt = now.Add(t.Duration())
 	}
 	w.killAt, w.killSent, w.stopReason = time.Time{}, false, ""
@@ -226,7 +229,7 @@ func (w *worker) transition(ctx context.Context, in inputs) bool {
 		case in.deleting:
 			w.stop(in.now, v1.ReasonKilled, w.stopSignal(), in.grace, in.force)
 		case !w.timeoutAt.IsZero() && !in.now.Before(w.timeoutAt):
-			t := w.spec.Timeout
+			t := w.timeout
 			sig, err := t.Signal.Number()
 			if err != nil {
 				sig = int(syscall.SIGTERM)
@@ -432,6 +435,31 @@ func classify(st v1.ProcStatus, stopReason string) ending {
 		return ending{v1.PhaseFailed, v1.ReasonSignaled, describeExit(st)}
 	}
 	return ending{v1.PhaseUnknown, v1.ReasonExited, describeExit(st)}
+}
+
+// systemdStopGrace is systemd's default TimeoutStopSec: how long a unit
+// stopped for RuntimeMaxSec gets between SIGTERM and SIGKILL.
+const systemdStopGrace = 90.0
+
+// runTimeout is a run's timeout: spec.timeout, or else procstar's
+// systemdProperties.scope.runtimeMaxUSec (plus a random part of
+// runtimeRandomizedExtraUSec) where no systemd scope enforces it, ended
+// the way systemd would: SIGTERM, then SIGKILL after 90 s. So the limit
+// holds on every backend.
+func runTimeout(spec *v1.ProcSpec, rs *v1.ResourceStatus) *v1.Timeout {
+	if spec.Timeout != nil {
+		return spec.Timeout
+	}
+	sp := spec.SystemdProperties
+	if sp == nil || sp.Scope.RuntimeMaxUSec == nil || (rs != nil && rs.Backend == runtime.BackendSystemd) {
+		return nil
+	}
+	usec := *sp.Scope.RuntimeMaxUSec
+	if extra := sp.Scope.RuntimeRandomizedExtraUSec; extra != nil && *extra > 0 {
+		usec += rand.Uint64N(*extra)
+	}
+	grace := systemdStopGrace
+	return &v1.Timeout{Seconds: float64(usec) / 1e6, Signal: "SIGTERM", GracePeriodSeconds: &grace}
 }
 
 // oomKills is the OOM kill count of the proc's cgroup.

@@ -69,8 +69,11 @@ type ProcSpec struct {
 	// of secret-looking names masked.
 	// +optional
 	RecordEnv bool `json:"recordEnv,omitempty"`
-	// systemdProperties are procstar's systemd unit settings. They apply
-	// only where a systemd manager runs the proc.
+	// systemdProperties are procstar's systemd unit settings. Under
+	// systemd they become the proc's unit properties; on the cgroup
+	// backend the slice's memory and tasks settings become the same
+	// cgroup limits, and scope.runtimeMaxUSec a timeout. resources win
+	// where both say something.
 	// +optional
 	SystemdProperties *SystemdProperties `json:"systemdProperties,omitempty"`
 	// resources limits what the proc may use.
