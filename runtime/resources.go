@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -301,6 +302,9 @@ func (r *Runtime) afterFork(ctx context.Context, p *Proc, res *resources) error 
 		} else {
 			r.log.Error(err, "reading the slice's control group", "proc", p.id, "unit", u.Slice())
 		}
+		if err := r.checkSliceControllers(p.spec, res); err != nil {
+			return err
+		}
 	}
 	if p.spec.PerfCounters {
 		c, err := perf.Open(p.pid)
@@ -309,6 +313,35 @@ func (r *Runtime) afterFork(ctx context.Context, p *Proc, res *resources) error 
 		}
 		p.perf = c
 	}
+	return nil
+}
+
+// checkSliceControllers makes sure systemd can enforce the proc's limits:
+// it accepts memory and tasks properties even where their controllers are
+// not available (a hybrid host) and then enforces nothing. Unless best
+// effort is allowed, a slice that lacks a needed controller is an error,
+// and the held child never runs.
+func (r *Runtime) checkSliceControllers(spec *v1.ProcSpec, res *resources) error {
+	l := specLimits(spec)
+	if l.IsZero() || res.status.Cgroup == "" || r.cgroupMount == "" {
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(r.cgroupMount, res.status.Cgroup, "cgroup.controllers"))
+	if err != nil {
+		r.log.Error(err, "reading the slice's controllers", "unit", res.status.Unit)
+		return nil
+	}
+	miss := missing(l.Controllers(), strings.Fields(string(b)))
+	if len(miss) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("the %s controllers are not available to %s, so systemd cannot enforce its limits%s",
+		strings.Join(miss, ", "), res.status.Unit, boundToV1(miss))
+	if !r.opts.BestEffortLimits {
+		return fmt.Errorf("%w: %s; allow running without them with --resource-limits=best-effort", ErrResourcesUnavailable, msg)
+	}
+	res.status.Enforced = false
+	res.status.Message = msg
 	return nil
 }
 

@@ -351,7 +351,7 @@ func fakeSystemdRT(t *testing.T, fo fakesystemd.Options) (*Runtime, *fakesystemd
 func TestSystemdBackend(t *testing.T) {
 	rt, f, dir := fakeSystemdRT(t, fakesystemd.Options{})
 	spec := shSpec(`cat /proc/self/cgroup; (setsid sleep 100 & echo $! >&2); exit 4`)
-	spec.SystemdProperties = &v1.SystemdProperties{Slice: v1.SystemdSlice{TasksMax: ptr(uint64(64))}}
+	spec.SystemdProperties = &v1.SystemdProperties{Scope: v1.SystemdScope{OOMPolicy: ptr("continue")}, Slice: v1.SystemdSlice{MemoryAccounting: ptr(true)}}
 	p, st := run(t, rt, spec)
 	if exitCode(st) != 4 || len(st.Errors) != 0 {
 		t.Fatalf("status %+v", st)
@@ -503,4 +503,37 @@ func TestCgroupLimitsEnforced(t *testing.T) {
 			t.Fatalf("memory %+v, status %+v: the limit did not hold", m, st)
 		}
 	})
+}
+
+// TestSystemdLimitsWithoutControllers: systemd takes memory and tasks
+// properties even where it cannot enforce them (here: cgroup2 has no
+// memory or pids controller). The agent looks at the slice's controllers
+// and refuses to run the proc, or, with best effort, says so.
+func TestSystemdLimitsWithoutControllers(t *testing.T) {
+	limited := func() *v1.ProcSpec {
+		s := shSpec("exit 0")
+		s.Resources = &v1.Resources{TasksMax: ptr(int64(16))}
+		return s
+	}
+	rt, f, _ := fakeSystemdRT(t, fakesystemd.Options{})
+	mount, _ := cgroup.Mount()
+	if ctl, err := os.ReadFile(filepath.Join(mount, "cgroup.subtree_control")); err == nil && strings.Contains(string(ctl), "pids") {
+		t.Skip("the pids controller is available to slices here: systemd enforces tasksMax")
+	}
+	p, st := run(t, rt, limited())
+	if len(st.Errors) != 1 || !strings.Contains(st.Errors[0], "pids") || exitCode(st) != 63 {
+		t.Fatalf("status %+v", st)
+	}
+	if err := p.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if u := f.Units(); len(u) != 0 {
+		t.Fatalf("units left: %v", u)
+	}
+
+	rt.opts.BestEffortLimits = true
+	_, st = run(t, rt, limited())
+	if rs := st.Resources; rs == nil || rs.Enforced || !strings.Contains(rs.Message, "pids") || exitCode(st) != 0 {
+		t.Fatalf("status %+v resources %+v", st, st.Resources)
+	}
 }
