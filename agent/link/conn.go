@@ -40,6 +40,11 @@ type session struct {
 	ws  *websocket.Conn
 	ext map[wire.Extension]bool
 	q   *sendQueue
+	// wmu serializes data frames: the writer holds it from taking a frame
+	// off the queue until it is written, and send and push hold it to
+	// write straight through when nothing is queued. So frames go out in
+	// queue order. Control frames (ping, pong, close) need no lock.
+	wmu sync.Mutex
 
 	// pongs carries ping payloads from the reader to the writer.
 	pongs chan []byte
@@ -252,8 +257,10 @@ func (s *session) writer(ctx context.Context) {
 			}
 		case <-s.q.ready:
 			for {
+				s.wmu.Lock()
 				frame, finished, ok := s.q.pop()
 				if !ok {
+					s.wmu.Unlock()
 					if finished {
 						msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "agent done")
 						_ = s.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
@@ -262,9 +269,9 @@ func (s *session) writer(ctx context.Context) {
 					}
 					break
 				}
-				_ = s.ws.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
-				if err := s.ws.WriteMessage(websocket.BinaryMessage, frame); err != nil {
-					s.cancel(fmt.Errorf("sending: %w", err))
+				err := s.writeFrame(frame)
+				s.wmu.Unlock()
+				if err != nil {
 					return
 				}
 			}
@@ -310,11 +317,42 @@ func (s *session) reader(ctx context.Context) {
 	}
 }
 
-// send queues m for the writer, waiting for room (the reader's replies).
+// writeFrame writes one data frame; the caller holds wmu. A failure ends
+// the session.
+func (s *session) writeFrame(frame []byte) error {
+	_ = s.ws.SetWriteDeadline(time.Now().Add(s.l.cfg.WriteTimeout))
+	if err := s.ws.WriteMessage(websocket.BinaryMessage, frame); err != nil {
+		s.cancel(fmt.Errorf("sending: %w", err))
+		return err
+	}
+	return nil
+}
+
+// writeThrough writes frame at once, on the caller's goroutine, when
+// nothing is queued and no other frame is being written: the common case
+// of a request and its reply, which then costs no hand-off to the writer.
+// It reports false, writing nothing, otherwise.
+func (s *session) writeThrough(frame []byte) bool {
+	if !s.wmu.TryLock() {
+		return false
+	}
+	defer s.wmu.Unlock()
+	if !s.q.idle() {
+		return false
+	}
+	_ = s.writeFrame(frame)
+	return true
+}
+
+// send writes m, or queues it for the writer, waiting for room (the
+// reader's replies).
 func (s *session) send(ctx context.Context, m wire.Message) {
 	frame, err := wire.EncodeMessage(m)
 	if err != nil {
 		s.log.Error(err, "cannot encode message", "type", m.MessageType())
+		return
+	}
+	if s.writeThrough(frame) {
 		return
 	}
 	if err := s.q.pushWait(ctx, frame); err != nil && ctx.Err() == nil {
@@ -322,12 +360,15 @@ func (s *session) send(ctx context.Context, m wire.Message) {
 	}
 }
 
-// push queues m for the writer without waiting (the pusher's messages);
-// a full queue ends the session.
+// push writes m, or queues it for the writer without waiting (the
+// pusher's messages); a full queue ends the session.
 func (s *session) push(m wire.Message) bool {
 	frame, err := wire.EncodeMessage(m)
 	if err != nil {
 		s.log.Error(err, "cannot encode message", "type", m.MessageType())
+		return true
+	}
+	if s.writeThrough(frame) {
 		return true
 	}
 	if err := s.q.push(frame); err != nil {
@@ -420,6 +461,13 @@ func (q *sendQueue) pushWait(ctx context.Context, frame []byte) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// idle reports whether no frame waits and finish has not been called.
+func (q *sendQueue) idle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.frames) == 0 && !q.finished
 }
 
 // queued returns how many bytes wait.

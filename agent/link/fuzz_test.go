@@ -39,6 +39,10 @@ func FuzzHandle(f *testing.F) {
 		ctx, cancel := context.WithCancelCause(context.Background())
 		defer cancel(nil)
 		s := &session{l: l, log: logr.Discard(), q: newSendQueue(1 << 20), cancel: cancel}
+		// With no connection, holding wmu keeps every reply in the queue
+		// (no write-through), where the test reads them.
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
 		s.handle(ctx, data)
 		var replies int
 		for {

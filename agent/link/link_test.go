@@ -785,3 +785,28 @@ func TestResyncAfterWatchGap(t *testing.T) {
 		t.Errorf("after resync and kill: %v", brief(m))
 	}
 }
+
+// TestWriteThroughKeepsOrder: a reply is written straight through only
+// when nothing is queued and no frame is being written; otherwise it goes
+// behind what is queued.
+func TestWriteThroughKeepsOrder(t *testing.T) {
+	s := &session{q: newSendQueue(1 << 20)}
+	if err := s.q.push([]byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	if s.writeThrough([]byte("second")) {
+		t.Fatal("wrote through past a queued frame")
+	}
+	s.wmu.Lock()
+	if s.writeThrough([]byte("second")) {
+		t.Fatal("wrote through while another frame was being written")
+	}
+	s.wmu.Unlock()
+	s.q.finish()
+	if f, _, ok := s.q.pop(); !ok || string(f) != "first" {
+		t.Fatalf("pop %q %v, want the queued frame", f, ok)
+	}
+	if s.writeThrough([]byte("late")) {
+		t.Fatal("wrote through after finish")
+	}
+}
