@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -41,6 +42,9 @@ var ErrResourcesUnavailable = errors.New("resource limits unavailable")
 // finalizeTimeout bounds the work after a proc's exit: killing what is
 // left of its tree, waiting for the cgroup to empty and the systemd calls.
 const finalizeTimeout = 10 * time.Second
+
+// maxNameTries bounds the search for a free cgroup name.
+const maxNameTries = 100
 
 // systemdStartTimeout bounds the creation of a proc's slice and scope.
 const systemdStartTimeout = 30 * time.Second
@@ -218,16 +222,23 @@ func (r *Runtime) setupResources(id string, spec *v1.ProcSpec) (*resources, erro
 	l := specLimits(spec)
 	switch res.status.Backend {
 	case BackendCgroup:
-		r.mu.Lock()
-		r.cgroupSeq++
-		name := cgroupName(id, r.cgroupSeq)
-		r.mu.Unlock()
 		var msg string
 		var err error
-		if r.opts.BestEffortLimits {
-			res.group, msg, err = r.opts.Cgroups.CreateBestEffort(name, l)
-		} else {
-			res.group, err = r.opts.Cgroups.Create(name, l)
+		// A name can be taken by the leftovers of an earlier agent's proc
+		// (killTree: false): take the next number.
+		for range maxNameTries {
+			r.mu.Lock()
+			r.cgroupSeq++
+			name := cgroupName(id, r.cgroupSeq)
+			r.mu.Unlock()
+			if r.opts.BestEffortLimits {
+				res.group, msg, err = r.opts.Cgroups.CreateBestEffort(name, l)
+			} else {
+				res.group, err = r.opts.Cgroups.Create(name, l)
+			}
+			if !errors.Is(err, fs.ErrExist) {
+				break
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("cgroup set-up failed: %w", err)

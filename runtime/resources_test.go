@@ -537,3 +537,21 @@ func TestSystemdLimitsWithoutControllers(t *testing.T) {
 		t.Fatalf("status %+v resources %+v", st, st.Resources)
 	}
 }
+
+// TestCgroupNameTaken: a cgroup left by an earlier agent under the name a
+// new proc would get does not stop the proc; it takes the next name.
+func TestCgroupNameTaken(t *testing.T) {
+	rt, root := cgroupRT(t, Options{})
+	taken := filepath.Join(root.Dir(), cgroupName("p", 1))
+	if err := os.Mkdir(taken, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(taken)
+	p, st := run(t, rt, shSpec("exit 0"))
+	if exitCode(st) != 0 || st.Resources == nil || filepath.Base(st.Resources.Cgroup) != cgroupName("p", 2) {
+		t.Fatalf("status %+v resources %+v", st, st.Resources)
+	}
+	if err := p.Release(); err != nil {
+		t.Fatal(err)
+	}
+}
