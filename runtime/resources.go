@@ -43,6 +43,28 @@ var ErrResourcesUnavailable = errors.New("resource limits unavailable")
 // left of its tree, waiting for the cgroup to empty and the systemd calls.
 const finalizeTimeout = 10 * time.Second
 
+// sweepCgroups removes the empty proc cgroups an earlier agent left in
+// the root (it was killed before it could, or its procs' leftovers have
+// exited since). rmdir refuses a cgroup that still has processes, so
+// those stay.
+func (r *Runtime) sweepCgroups() {
+	dir := r.opts.Cgroups.Dir()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		r.log.Error(err, "listing the cgroup root")
+		return
+	}
+	removed := 0
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), cgroupPrefix) && os.Remove(filepath.Join(dir, e.Name())) == nil {
+			removed++
+		}
+	}
+	if removed > 0 {
+		r.log.V(1).Info("removed empty proc cgroups an earlier agent left", "root", dir, "count", removed)
+	}
+}
+
 // maxNameTries bounds the search for a free cgroup name.
 const maxNameTries = 100
 
@@ -181,11 +203,14 @@ func orNone(s []string) string {
 	return strings.Join(s, ", ")
 }
 
+// cgroupPrefix starts every proc cgroup's name.
+const cgroupPrefix = "proc-"
+
 // cgroupName is a proc's cgroup directory name: readable, unique in the
 // agent's lifetime, and never one of the names cgroupfs reserves.
 func cgroupName(id string, seq uint64) string {
 	var b strings.Builder
-	b.WriteString("proc-")
+	b.WriteString(cgroupPrefix)
 	for _, c := range id {
 		if b.Len() >= 64 {
 			break

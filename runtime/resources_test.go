@@ -555,3 +555,23 @@ func TestCgroupNameTaken(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSweepLeftCgroups: New removes the empty proc cgroups an earlier
+// agent left in its root, and nothing else.
+func TestSweepLeftCgroups(t *testing.T) {
+	_, dir := testCgroupDir(t)
+	for _, name := range []string{"proc-old-1", "proc-old-2", "other"} {
+		if err := os.Mkdir(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer os.Remove(filepath.Join(dir, "other"))
+	root, err := cgroup.OpenRoot(dir, cgroup.RootOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newRT(t, Options{Cgroups: root})
+	if d := childDirs(t, dir); len(d) != 1 || d[0] != "other" {
+		t.Fatalf("left: %v", d)
+	}
+}

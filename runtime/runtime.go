@@ -186,6 +186,9 @@ func New(opts Options) (*Runtime, error) {
 			r.cgroupMount = m
 		}
 	}
+	if opts.Cgroups != nil {
+		r.sweepCgroups()
+	}
 	r.bgCtx, r.bgCancel = context.WithCancel(context.Background())
 
 	r.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC)
