@@ -16,7 +16,13 @@ import (
 // newReal returns a running controller on a real runtime. clock may be nil.
 func newReal(t testing.TB, clock Clock) (*Controller, context.Context) {
 	t.Helper()
-	rt, err := runtime.New(runtime.Options{TempDir: t.TempDir()})
+	return newRealWith(t, clock, runtime.Options{TempDir: t.TempDir()})
+}
+
+// newRealWith is newReal on a runtime with opts.
+func newRealWith(t testing.TB, clock Clock, opts runtime.Options) (*Controller, context.Context) {
+	t.Helper()
+	rt, err := runtime.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -89,19 +88,7 @@ func TestRealCgroupResources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := runtime.New(runtime.Options{Cgroups: root})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Close() })
-	c, err := New(Options{Runtime: FromRuntime(rt)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { c.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	c, ctx := newRealWith(t, nil, runtime.Options{Cgroups: root})
 
 	if _, err := c.Create(ctx, []v1.Proc{shProc("cg", "(sleep 300 &); exit 0")}); err != nil {
 		t.Fatal(err)

@@ -20,22 +20,12 @@ func Mount() (string, error) {
 }
 
 // parseMountinfo returns the mount point of the first cgroup2 entry of a
-// mountinfo file (proc(5)): "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS
-// [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS".
+// mountinfo file.
 func parseMountinfo(data []byte) (string, error) {
-	for line := range bytes.SplitSeq(data, []byte("\n")) {
-		fields := strings.Fields(string(line))
-		sep := -1
-		for i, f := range fields {
-			if f == "-" && i >= 6 {
-				sep = i
-				break
-			}
+	for _, m := range mounts(data) {
+		if m.fstype == "cgroup2" {
+			return m.point, nil
 		}
-		if sep < 0 || sep+1 >= len(fields) || fields[sep+1] != "cgroup2" {
-			continue
-		}
-		return unescapeMountPath(fields[4]), nil
 	}
 	return "", fmt.Errorf("no cgroup2 mount in /proc/self/mountinfo: %w", ErrNotCgroup2)
 }
@@ -54,6 +44,29 @@ func V1Controllers() map[string]string {
 
 func parseV1Controllers(data []byte) map[string]string {
 	out := map[string]string{}
+	for _, m := range mounts(data) {
+		if m.fstype != "cgroup" {
+			continue
+		}
+		for _, opt := range strings.Split(m.superOpts, ",") {
+			switch opt {
+			case ControllerCPU, ControllerMemory, ControllerPids:
+				if _, ok := out[opt]; !ok {
+					out[opt] = m.point
+				}
+			}
+		}
+	}
+	return out
+}
+
+// mount is one line of a mountinfo file (proc(5)): "ID PARENT MAJ:MIN
+// ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS".
+type mount struct{ point, fstype, superOpts string }
+
+// mounts parses a mountinfo file, skipping malformed lines.
+func mounts(data []byte) []mount {
+	var out []mount
 	for line := range bytes.SplitSeq(data, []byte("\n")) {
 		fields := strings.Fields(string(line))
 		sep := -1
@@ -63,17 +76,14 @@ func parseV1Controllers(data []byte) map[string]string {
 				break
 			}
 		}
-		if sep < 0 || sep+3 >= len(fields) || fields[sep+1] != "cgroup" {
+		if sep < 0 || sep+1 >= len(fields) {
 			continue
 		}
-		for _, opt := range strings.Split(fields[sep+3], ",") {
-			switch opt {
-			case ControllerCPU, ControllerMemory, ControllerPids:
-				if _, ok := out[opt]; !ok {
-					out[opt] = unescapeMountPath(fields[4])
-				}
-			}
+		m := mount{point: unescapeMountPath(fields[4]), fstype: fields[sep+1]}
+		if sep+3 < len(fields) {
+			m.superOpts = fields[sep+3]
 		}
+		out = append(out, m)
 	}
 	return out
 }
