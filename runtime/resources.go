@@ -362,7 +362,7 @@ func (r *Runtime) checkSliceControllers(spec *v1.ProcSpec, res *resources) error
 	if l.IsZero() || res.status.Cgroup == "" || r.cgroupMount == "" {
 		return nil
 	}
-	b, err := os.ReadFile(filepath.Join(r.cgroupMount, res.status.Cgroup, "cgroup.controllers"))
+	b, err := os.ReadFile(filepath.Join(r.cgroupMount, filepath.Clean("/"+res.status.Cgroup), "cgroup.controllers"))
 	if err != nil {
 		r.log.Error(err, "reading the slice's controllers", "unit", res.status.Unit)
 		return nil
@@ -440,7 +440,8 @@ func (r *Runtime) finalizeResources(p *Proc) (remove func()) {
 		u := res.unit
 		dir := ""
 		if res.status.Cgroup != "" && r.cgroupMount != "" {
-			dir = filepath.Join(r.cgroupMount, res.status.Cgroup)
+			// Clean under "/" first: no ".." can lead out of the mount.
+			dir = filepath.Join(r.cgroupMount, filepath.Clean("/"+res.status.Cgroup))
 		}
 		// Usually the main process was alone: no KillUnit round trip.
 		if populated, err := cgroup.Populated(dir); kt && (dir == "" || err != nil || populated) {

@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -71,8 +70,7 @@ type Options struct {
 	User bool
 	// CgroupMount is where the cgroup2 unified hierarchy is mounted (e.g.
 	// /sys/fs/cgroup). Connect returns ErrUnavailable when it is empty:
-	// procstar uses systemd only on a cgroup2 system. Unit.CgroupDir
-	// joins it with ControlGroup.
+	// procstar uses systemd only on a cgroup2 system.
 	CgroupMount string
 }
 
@@ -87,12 +85,11 @@ type Options struct {
 // session bus, as procstar does; units are then under the user's
 // user@UID.service, which needs cgroup delegation for memory limits.
 type Manager struct {
-	log         logr.Logger
-	conn        *sddbus.Conn
-	bus         string
-	version     string
-	cgroupMount string
-	calls       atomic.Uint64 // D-Bus method calls made to the manager
+	log     logr.Logger
+	conn    *sddbus.Conn
+	bus     string
+	version string
+	calls   atomic.Uint64 // D-Bus method calls made to the manager
 }
 
 // busAddress picks the bus to dial and the name Bus reports.
@@ -174,7 +171,7 @@ func Connect(ctx context.Context, opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: bus %s: %w", ErrUnavailable, bus, err)
 	}
-	m := &Manager{log: opts.Logger, bus: bus, cgroupMount: opts.CgroupMount}
+	m := &Manager{log: opts.Logger, bus: bus}
 	var v godbus.Variant
 	m.calls.Add(1)
 	err = first.Object(managerDest, managerPath).CallWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0, managerIface, "Version").Store(&v)
@@ -234,20 +231,6 @@ type Unit struct {
 	name  string
 	slice string
 	scope string
-}
-
-// Unit returns the Unit of an existing slice/scope pair by its base name
-// ("procstar" and 32 hex digits), for an agent that restarts and finds
-// procs it started before.
-func (m *Manager) Unit(name string) (*Unit, error) {
-	hexPart, ok := strings.CutPrefix(name, unitPrefix)
-	if !ok || len(hexPart) != 32 {
-		return nil, fmt.Errorf("%w: unit name %q is not procstar and 32 hex digits", ErrInvalid, name)
-	}
-	if _, err := hex.DecodeString(hexPart); err != nil {
-		return nil, fmt.Errorf("%w: unit name %q is not procstar and 32 hex digits", ErrInvalid, name)
-	}
-	return &Unit{m: m, name: name, slice: name + ".slice", scope: name + ".scope"}, nil
 }
 
 // Name is the units' base name, "procstar" and 32 hex digits.
@@ -347,16 +330,6 @@ func (u *Unit) ControlGroup(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("%s: %w", u.slice, ErrNoControlGroup)
 	}
 	return cg, nil
-}
-
-// CgroupDir returns the slice's cgroup directory: the cgroup2 mount joined
-// with ControlGroup.
-func (u *Unit) CgroupDir(ctx context.Context) (string, error) {
-	cg, err := u.ControlGroup(ctx)
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(u.m.cgroupMount, filepath.Clean("/"+cg)), nil
 }
 
 // Kill sends sig to every process of the scope.

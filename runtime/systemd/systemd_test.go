@@ -103,10 +103,6 @@ func TestStartControlGroupKillStop(t *testing.T) {
 	if err != nil || cg != "/"+u.Slice() {
 		t.Errorf("ControlGroup = %q, %v; want %q", cg, err, "/"+u.Slice())
 	}
-	dir, err := u.CgroupDir(ctx)
-	if err != nil || dir != "/sys/fs/cgroup/"+u.Slice() {
-		t.Errorf("CgroupDir = %q, %v", dir, err)
-	}
 	if err := u.Kill(ctx, int(syscall.SIGTERM)); err != nil {
 		t.Errorf("Kill: %v", err)
 	}
@@ -132,7 +128,6 @@ func TestStartControlGroupKillStop(t *testing.T) {
 			{Name: "PIDs", Value: []uint32{pid}},
 			{Name: "Slice", Value: u.Slice()},
 		}, noAux}},
-		{Method: "Get", Path: unitPath(u.Slice()), Args: []any{"org.freedesktop.systemd1.Slice", "ControlGroup"}},
 		{Method: "Get", Path: unitPath(u.Slice()), Args: []any{"org.freedesktop.systemd1.Slice", "ControlGroup"}},
 		{Method: "KillUnit", Path: "/org/freedesktop/systemd1", Args: []any{u.Scope(), "all", int32(15)}},
 		{Method: "StopUnit", Path: "/org/freedesktop/systemd1", Args: []any{u.Slice(), "replace"}},
@@ -451,10 +446,6 @@ func TestRealCgroup(t *testing.T) {
 	if err != nil || cg != rel+"/"+u.Slice() {
 		t.Errorf("ControlGroup = %q, %v; want %q", cg, err, rel+"/"+u.Slice())
 	}
-	dir, err := u.CgroupDir(ctx)
-	if err != nil || dir != filepath.Join(root, u.Slice()) {
-		t.Errorf("CgroupDir = %q, %v", dir, err)
-	}
 	scopeDir := filepath.Join(root, u.Slice(), u.Scope())
 	if _, err := io.WriteString(stdin, "go\n"); err != nil {
 		t.Fatal(err)
@@ -543,29 +534,5 @@ func TestStartRejectedProperties(t *testing.T) {
 				t.Errorf("units left behind: %v", units)
 			}
 		})
-	}
-}
-
-func TestUnitByName(t *testing.T) {
-	f, m := connect(t, fakesystemd.Options{})
-	ctx := context.Background()
-	u, err := m.Start(ctx, 4242, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	again, err := m.Unit(u.Name())
-	if err != nil || again.Slice() != u.Slice() || again.Scope() != u.Scope() {
-		t.Fatalf("Unit(%q) = %v, %v", u.Name(), again, err)
-	}
-	if err := again.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if units := f.Units(); len(units) != 0 {
-		t.Errorf("units after Stop through Unit: %v", units)
-	}
-	for _, bad := range []string{"", "procstar", "procstarXYZ", "other0123456789abcdef0123456789abcdef", "procstar0123456789abcdef0123456789abcdeg"} {
-		if _, err := m.Unit(bad); !errors.Is(err, systemd.ErrInvalid) {
-			t.Errorf("Unit(%q) = %v, want ErrInvalid", bad, err)
-		}
 	}
 }
