@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sys/unix"
 
 	"procstar.dev/procstar/runtime/cgroup"
 	"procstar.dev/procstar/runtime/systemd/fakesystemd"
@@ -108,5 +109,37 @@ func TestOwnCgroupRoot(t *testing.T) {
 	}
 	if _, err := os.Stat(own); !os.IsNotExist(err) {
 		t.Fatalf("own root left behind: %v", err)
+	}
+}
+
+// TestDelegated reads systemd's delegation mark the way systemd writes
+// it: the trusted.delegate xattr of the cgroup directory.
+func TestDelegated(t *testing.T) {
+	mount, err := cgroup.Mount()
+	if err != nil {
+		t.Skipf("no cgroup2: %v", err)
+	}
+	dir := filepath.Join(mount, "procstar-delegtest-"+strconv.Itoa(os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("cgroup2 not writable: %v", err)
+	}
+	defer os.Remove(dir)
+	if delegated(dir) {
+		t.Fatal("a fresh cgroup reads as delegated")
+	}
+	if err := unix.Setxattr(dir, "trusted.delegate", []byte("1"), 0); err != nil {
+		t.Skipf("cgroupfs here takes no trusted xattrs: %v", err)
+	}
+	if !delegated(dir) {
+		t.Fatal("trusted.delegate=1 not seen")
+	}
+	for path, want := range map[string]bool{
+		"/system.slice/procstar.service":           true,
+		"/user.slice/user-0.slice/session-1.scope": true,
+		"/jobs/batch": false,
+	} {
+		if systemdManaged(path) != want {
+			t.Errorf("systemdManaged(%q) = %v", path, !want)
+		}
 	}
 }
