@@ -72,6 +72,11 @@ func setupResources(ctx context.Context, cfg ResourceConfig, log logr.Logger) (*
 		mount, _ := cgroup.Mount() // "" makes Connect say there is no cgroup2
 		m, err := systemd.Connect(ctx, systemd.Options{Logger: log, Address: cfg.SystemdAddress, CgroupMount: mount})
 		if err == nil {
+			if stopped, left, err := m.StopLeftovers(ctx); err != nil {
+				log.Error(err, "cannot look for slices a previous agent left")
+			} else if len(stopped)+len(left) > 0 {
+				log.Info("slices a previous agent left", "stopped", stopped, "stillRunning", left)
+			}
 			s.opts.Systemd = m
 			s.close = m.Close
 			s.info.Backend = BackendSystemd

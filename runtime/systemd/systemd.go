@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -89,7 +90,9 @@ type Manager struct {
 	conn    *sddbus.Conn
 	bus     string
 	version string
-	calls   atomic.Uint64 // D-Bus method calls made to the manager
+	// cgroupMount is Options.CgroupMount.
+	cgroupMount string
+	calls       atomic.Uint64 // D-Bus method calls made to the manager
 }
 
 // busAddress picks the bus to dial and the name Bus reports.
@@ -171,7 +174,7 @@ func Connect(ctx context.Context, opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: bus %s: %w", ErrUnavailable, bus, err)
 	}
-	m := &Manager{log: opts.Logger, bus: bus}
+	m := &Manager{log: opts.Logger, bus: bus, cgroupMount: opts.CgroupMount}
 	var v godbus.Variant
 	m.calls.Add(1)
 	err = first.Object(managerDest, managerPath).CallWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0, managerIface, "Version").Store(&v)
@@ -212,6 +215,47 @@ func (m *Manager) Version() string { return m.version }
 // including Connect's probe. Start makes 2, ControlGroup 1, Kill 1 and
 // Stop 1.
 func (m *Manager) Calls() uint64 { return m.calls.Load() }
+
+// StopLeftovers stops the procstar slices that an agent which is gone
+// left behind (it crashed, or was killed, before it could stop them) and
+// that no process uses any more. A slice whose cgroup still has processes
+// (a proc that outlived its agent) is left running, and named in left.
+//
+// Call it at start-up, before this Manager makes any unit: another agent
+// on the same manager that is just creating a slice could lose it, so run
+// one agent per manager.
+func (m *Manager) StopLeftovers(ctx context.Context) (stopped, left []string, err error) {
+	m.calls.Add(1)
+	units, err := m.conn.ListUnitsByPatternsContext(ctx, nil, []string{unitPrefix + "*.slice"})
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing procstar slices: %w", err)
+	}
+	for _, us := range units {
+		name, ok := strings.CutSuffix(us.Name, ".slice")
+		if !ok {
+			continue
+		}
+		u := &Unit{m: m, name: name, slice: us.Name, scope: name + ".scope"}
+		cg, err := u.ControlGroup(ctx)
+		if err == nil && populated(filepath.Join(m.cgroupMount, filepath.Clean("/"+cg))) {
+			left = append(left, us.Name)
+			continue
+		}
+		if err := u.Stop(ctx); err != nil {
+			m.log.Error(err, "stopping a leftover slice", "unit", us.Name)
+			continue
+		}
+		stopped = append(stopped, us.Name)
+	}
+	return stopped, left, nil
+}
+
+// populated reports whether the cgroup at dir has processes; a cgroup
+// that cannot be read counts as empty.
+func populated(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
+	return err == nil && strings.Contains(string(b), "populated 1")
+}
 
 // newName returns "procstar" followed by a random version-4 UUID in 32 hex
 // digits.

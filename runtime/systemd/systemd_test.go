@@ -536,3 +536,57 @@ func TestStartRejectedProperties(t *testing.T) {
 		})
 	}
 }
+
+// TestStopLeftovers: slices an agent left when it died are stopped by the
+// next one, unless a process still runs in them.
+func TestStopLeftovers(t *testing.T) {
+	mount, root := testCgroup(t)
+	f, dead := connect(t, fakesystemd.Options{CgroupRoot: root, CgroupMount: mount})
+	ctx := context.Background()
+	// A proc still running, and one whose process has exited.
+	live := exec.Command("sleep", "100")
+	if err := live.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = live.Process.Kill(); _ = live.Wait() })
+	// It waits for its stdin to close, so it is alive when moved.
+	short := exec.Command("sh", "-c", "read x")
+	stdin, err := short.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := short.Start(); err != nil {
+		t.Fatal(err)
+	}
+	uLive, err := dead.Start(ctx, live.Process.Pid, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uGone, err := dead.Start(ctx, short.Process.Pid, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdin.Close()
+	_ = short.Wait()
+	dead.Close() // the agent is gone; its units stay
+
+	m, err := systemd.Connect(ctx, systemd.Options{Address: f.Address(), CgroupMount: mount})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	stopped, left, err := m.StopLeftovers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(stopped, []string{uGone.Slice()}) || !reflect.DeepEqual(left, []string{uLive.Slice()}) {
+		t.Fatalf("stopped %v, left %v; want %s stopped and %s left", stopped, left, uGone.Slice(), uLive.Slice())
+	}
+	units := f.Units()
+	if _, ok := units[uGone.Slice()]; ok {
+		t.Errorf("%s still loaded", uGone.Slice())
+	}
+	if _, ok := units[uLive.Scope()]; !ok {
+		t.Errorf("%s was stopped with its process running", uLive.Scope())
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -666,6 +667,42 @@ func (m *managerObj) KillUnit(name, who string, signal int32) *dbus.Error {
 		}
 	}
 	return nil
+}
+
+// unitStatus is one entry of ListUnitsByPatterns, a(ssssssouso).
+type unitStatus struct {
+	Name, Description, LoadState, ActiveState, SubState, Followed string
+	Path                                                          dbus.ObjectPath
+	JobID                                                         uint32
+	JobType                                                       string
+	JobPath                                                       dbus.ObjectPath
+}
+
+// ListUnitsByPatterns lists the live units whose names match one of the
+// shell patterns (all when there are none). Every live unit is active, so
+// states is checked only for "active".
+func (m *managerObj) ListUnitsByPatterns(states, patterns []string) ([]unitStatus, *dbus.Error) {
+	f := (*Fake)(m)
+	f.record(Call{Method: "ListUnitsByPatterns", Path: string(ManagerPath), Args: []any{states, patterns}})
+	if len(states) > 0 && !slices.Contains(states, "active") {
+		return []unitStatus{}, nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := []unitStatus{}
+	for name := range f.units {
+		match := len(patterns) == 0
+		for _, p := range patterns {
+			if ok, _ := path.Match(p, name); ok {
+				match = true
+			}
+		}
+		if match {
+			out = append(out, unitStatus{Name: name, LoadState: "loaded", ActiveState: "active", SubState: "running", Path: unitPath(name), JobPath: "/"})
+		}
+	}
+	slices.SortFunc(out, func(a, b unitStatus) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }
 
 // GetUnit returns the object path of a loaded unit.
