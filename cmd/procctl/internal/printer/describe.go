@@ -125,6 +125,12 @@ func (d *describer) spec(s *v1.ProcSpec) {
 	if r := s.Resources; r != nil {
 		d.line(1, "Resources", "%s", resourcesSummary(r))
 	}
+	if s.KillTree != nil && !*s.KillTree {
+		d.line(1, "Kill Tree", "false")
+	}
+	if s.PerfCounters {
+		d.line(1, "Perf Counters", "true")
+	}
 	if pl := s.Placement; pl != nil {
 		d.line(1, "Placement", "group=%s selector=%s", orNone(pl.Group), mapString(pl.Selector))
 	}
@@ -241,6 +247,12 @@ func (d *describer) status(s *v1.ProcStatus) {
 	if s.Cwd != "" {
 		d.line(1, "Cwd", "%s", s.Cwd)
 	}
+	if r := s.Resources; r != nil {
+		d.line(1, "Resource Control", "%s", resourceControl(r))
+		if r.Message != "" {
+			d.line(1, "", "\t%s", oneLine(r.Message))
+		}
+	}
 	for i, e := range s.Errors {
 		key := ""
 		if i == 0 {
@@ -327,7 +339,59 @@ func (d *describer) usage(s *v1.ProcStatus) {
 		if a.Pids != nil {
 			d.line(1, "Cgroup Tasks Peak", "%d", a.Pids.Peak)
 		}
+		if a.Memory != nil && a.Memory.OOMKills > 0 {
+			d.line(1, "Cgroup OOM Kills", "%d", a.Memory.OOMKills)
+		}
 	}
+	if pc := s.PerfCounters; pc != nil {
+		d.line(1, "Perf Counters", "%s", perfSummary(pc))
+	}
+}
+
+// resourceControl says how a run's resources are controlled, in one line.
+func resourceControl(r *v1.ResourceStatus) string {
+	var b strings.Builder
+	b.WriteString(r.Backend)
+	switch {
+	case r.Unit != "" && r.Cgroup != "":
+		b.WriteString(" " + r.Unit + " (" + r.Cgroup + ")")
+	case r.Unit != "":
+		b.WriteString(" " + r.Unit)
+	case r.Cgroup != "":
+		b.WriteString(" " + r.Cgroup)
+	}
+	b.WriteString(", tree kill " + orNone(r.TreeKill))
+	if !r.Enforced {
+		b.WriteString(", limits not enforced")
+	}
+	return b.String()
+}
+
+// perfSummary lists the counts, then what could not be counted.
+func perfSummary(pc *v1.PerfCounters) string {
+	var parts []string
+	for _, c := range []struct {
+		name string
+		v    *uint64
+		f    func(uint64) string
+	}{
+		{"instructions", pc.Instructions, func(n uint64) string { return strconv.FormatUint(n, 10) }},
+		{"cycles", pc.Cycles, func(n uint64) string { return strconv.FormatUint(n, 10) }},
+		{"task-clock", pc.TaskClockNs, func(n uint64) string { return seconds(float64(n) / 1e9) }},
+	} {
+		if c.v != nil {
+			parts = append(parts, c.name+" "+c.f(*c.v))
+		}
+	}
+	if len(pc.Unsupported) > 0 {
+		names := make([]string, 0, len(pc.Unsupported))
+		for n := range pc.Unsupported {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		parts = append(parts, "not counted: "+strings.Join(names, ", "))
+	}
+	return orNone(strings.Join(parts, "; "))
 }
 
 func usec(u uint64) string {

@@ -64,20 +64,24 @@ func fixtures() []v1.Proc {
 		},
 		{
 			Metadata: v1.ObjectMeta{Name: "killed", CreationTimestamp: ago(50 * time.Hour), DeletionTimestamp: ago(time.Second)},
-			Spec:     v1.ProcSpec{Argv: []string{"/bin/sleep", "infinity"}},
+			Spec:     v1.ProcSpec{Argv: []string{"/bin/sleep", "infinity"}, KillTree: ptr(false), PerfCounters: true},
 			Status: v1.ProcStatus{Phase: v1.PhaseFailed, Pid: 99, Signal: "SIGKILL", WaitStatus: ptr(9),
 				Conditions: []v1.Condition{{Type: v1.ConditionTerminated, Status: v1.ConditionTrue, Reason: v1.ReasonKilled}},
 				Agent:      &v1.AgentRef{Hostname: "host1", GroupID: "default", ConnID: "c1"},
+				Resources:  &v1.ResourceStatus{Backend: "cgroup", Cgroup: "/system.slice/procstar.service/proc-killed-3", Enforced: true, TreeKill: "cgroup"},
 				CgroupAccounting: &v1.CgroupAccounting{
 					CPUStat: &v1.CgroupCPUStat{UsageUsec: 1500000, UserUsec: 1000000, SystemUsec: 500000},
-					Memory:  &v1.CgroupMemory{Peak: 10 << 20},
+					Memory:  &v1.CgroupMemory{Peak: 10 << 20, OOMKills: 1},
 					Pids:    &v1.CgroupPids{Peak: 4},
-				}},
+				},
+				PerfCounters: &v1.PerfCounters{TaskClockNs: ptr(uint64(1_250_000_000)), Unsupported: map[string]string{"instructions": "no PMU", "cycles": "no PMU"}},
+			},
 		},
 		{
 			Metadata: v1.ObjectMeta{Name: "broken"},
 			Spec:     v1.ProcSpec{Argv: []string{"/nonexistent"}},
-			Status:   v1.ProcStatus{Phase: v1.PhaseError, Errors: []string{"execve failed: No such file or directory"}},
+			Status: v1.ProcStatus{Phase: v1.PhaseError, Errors: []string{"execve failed: No such file or directory"},
+				Resources: &v1.ResourceStatus{Backend: "none", TreeKill: "processGroup", Message: "limits are not enforced: no resource control is available"}},
 		},
 		{
 			Metadata: v1.ObjectMeta{Name: "pending", CreationTimestamp: ago(400 * 24 * time.Hour)},
