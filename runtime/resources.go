@@ -99,6 +99,12 @@ func specLimits(spec *v1.ProcSpec) cgroup.Limits {
 		l.MemorySwapMax = u2i(sp.Slice.MemorySwapMax)
 		l.MemoryMin = u2i(sp.Slice.MemoryMin)
 		l.MemoryLow = u2i(sp.Slice.MemoryLow)
+		// systemd's OOMPolicy=kill is the kernel's memory.oom.group; stop
+		// and continue need nothing from the cgroup.
+		if pol := sp.Scope.OOMPolicy; pol != nil && *pol == "kill" {
+			oomGroup := true
+			l.OOMGroup = &oomGroup
+		}
 		l.PidsMax = u2i(sp.Slice.TasksMax)
 	}
 	rs := spec.Resources

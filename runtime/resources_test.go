@@ -270,8 +270,11 @@ func TestLimitsWithoutControllers(t *testing.T) {
 func TestSpecLimits(t *testing.T) {
 	u := func(v uint64) *uint64 { return &v }
 	spec := &v1.ProcSpec{
-		SystemdProperties: &v1.SystemdProperties{Slice: v1.SystemdSlice{MemoryMax: u(1 << 20), MemoryHigh: u(1 << 19), TasksMax: u(7), MemoryMin: u(1 << 18), MemoryLow: u(1 << 17)}},
-		Resources:         &v1.Resources{MemoryMax: ptr(v1.Quantity("2Gi")), CPUMax: ptr(v1.Quantity("500m")), CPUWeight: ptr(int64(50))},
+		SystemdProperties: &v1.SystemdProperties{
+			Slice: v1.SystemdSlice{MemoryMax: u(1 << 20), MemoryHigh: u(1 << 19), TasksMax: u(7), MemoryMin: u(1 << 18), MemoryLow: u(1 << 17)},
+			Scope: v1.SystemdScope{OOMPolicy: ptr("kill")},
+		},
+		Resources: &v1.Resources{MemoryMax: ptr(v1.Quantity("2Gi")), CPUMax: ptr(v1.Quantity("500m")), CPUWeight: ptr(int64(50))},
 	}
 	l := specLimits(spec)
 	switch {
@@ -285,11 +288,17 @@ func TestSpecLimits(t *testing.T) {
 		t.Fatalf("cpuMax %v", l.CPUMax)
 	case l.MemoryMin == nil || *l.MemoryMin != 1<<18 || l.MemoryLow == nil || *l.MemoryLow != 1<<17:
 		t.Fatalf("memoryMin %v memoryLow %v", l.MemoryMin, l.MemoryLow)
+	case l.OOMGroup == nil || !*l.OOMGroup:
+		t.Fatalf("oomGroup %v: OOMPolicy=kill is memory.oom.group", l.OOMGroup)
 	case l.CPUWeight == nil || *l.CPUWeight != 50 || l.MemorySwapMax != nil:
 		t.Fatalf("limits %+v", l)
 	}
 	if !specLimits(&v1.ProcSpec{}).IsZero() {
 		t.Fatal("empty spec has limits")
+	}
+	cont := &v1.ProcSpec{SystemdProperties: &v1.SystemdProperties{Scope: v1.SystemdScope{OOMPolicy: ptr("continue")}}}
+	if !specLimits(cont).IsZero() {
+		t.Fatal("OOMPolicy=continue asks nothing of the cgroup")
 	}
 }
 

@@ -200,6 +200,9 @@ func TestFakeCreateWritesLimits(t *testing.T) {
 		{"unlimited", Limits{MemoryMax: i64(-1), PidsMax: i64(-1), CPUMax: &CPUMax{}}, map[string]string{
 			"memory.max": "max", "pids.max": "max", "cpu.max": "max 100000",
 		}},
+		{"protection and oom group", Limits{MemoryMin: i64(64 << 20), MemoryLow: i64(128 << 20), OOMGroup: func() *bool { b := true; return &b }()}, map[string]string{
+			"memory.min": "67108864", "memory.low": "134217728", "memory.oom.group": "1",
+		}},
 		{"none", Limits{}, map[string]string{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

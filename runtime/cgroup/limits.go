@@ -37,6 +37,9 @@ type Limits struct {
 	// MemoryMin and MemoryLow are memory.min and memory.low in bytes:
 	// memory protected from reclaim, hard and best effort.
 	MemoryMin, MemoryLow *int64
+	// OOMGroup is memory.oom.group: when the OOM killer picks a process
+	// of the group, it kills the whole group.
+	OOMGroup *bool
 	// PidsMax is pids.max.
 	PidsMax *int64
 	// CPUMax is cpu.max.
@@ -48,7 +51,7 @@ type Limits struct {
 // IsZero reports whether no limit is set.
 func (l Limits) IsZero() bool {
 	return l.MemoryMax == nil && l.MemoryHigh == nil && l.MemorySwapMax == nil &&
-		l.MemoryMin == nil && l.MemoryLow == nil && l.PidsMax == nil && l.CPUMax == nil && l.CPUWeight == nil
+		l.MemoryMin == nil && l.MemoryLow == nil && l.OOMGroup == nil && l.PidsMax == nil && l.CPUMax == nil && l.CPUWeight == nil
 }
 
 // Controllers returns the sorted, unique controllers the set limits need.
@@ -84,6 +87,13 @@ func (l Limits) writes() []limitWrite {
 	add("MemoryHigh", ControllerMemory, "memory.high", l.MemoryHigh)
 	add("MemoryMin", ControllerMemory, "memory.min", l.MemoryMin)
 	add("MemoryLow", ControllerMemory, "memory.low", l.MemoryLow)
+	if l.OOMGroup != nil {
+		v := "0"
+		if *l.OOMGroup {
+			v = "1"
+		}
+		ws = append(ws, limitWrite{"OOMGroup", ControllerMemory, "memory.oom.group", v})
+	}
 	add("PidsMax", ControllerPids, "pids.max", l.PidsMax)
 	if l.CPUMax != nil {
 		quota := "max"
