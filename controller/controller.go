@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -691,6 +692,21 @@ func (c *Controller) ReadOutputAt(ctx context.Context, name string, fd int, p []
 		return n, outputError(err)
 	}
 	return n, err
+}
+
+// OutputFile opens the file that holds fd's output of the proc's current
+// process, with an offset of its own, for sendfile; the caller closes it.
+// A memory capture is runtime.ErrNotFile.
+func (c *Controller) OutputFile(ctx context.Context, name string, fd int) (*os.File, error) {
+	proc, err := c.current(name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := proc.OutputFile(fd)
+	if err != nil {
+		return nil, outputError(err)
+	}
+	return f, nil
 }
 
 // OutputInfo describes the captured fd of the proc's current process.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	goruntime "runtime"
 	"sync"
 	"syscall"
@@ -168,10 +169,11 @@ type fakeProc struct {
 	output   []byte
 }
 
-func (p *fakeProc) ID() string                    { return p.id }
-func (p *fakeProc) Spec() *v1.ProcSpec            { return p.spec }
-func (p *fakeProc) Pid() int                      { return p.pid }
-func (p *fakeProc) Resources() *v1.ResourceStatus { return nil }
+func (p *fakeProc) ID() string                       { return p.id }
+func (p *fakeProc) Spec() *v1.ProcSpec               { return p.spec }
+func (p *fakeProc) Pid() int                         { return p.pid }
+func (p *fakeProc) Resources() *v1.ResourceStatus    { return nil }
+func (p *fakeProc) OutputFile(int) (*os.File, error) { return nil, runtime.ErrNotFile }
 func (p *fakeProc) Exited() <-chan struct{} {
 	return p.exited
 }

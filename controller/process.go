@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"os"
 
 	v1 "procstar.dev/procstar/api/v1"
 	"procstar.dev/procstar/runtime"
@@ -46,6 +47,9 @@ type Process interface {
 	ReadOutput(fd int, start int64, stop *int64) ([]byte, error)
 	// ReadOutputAt reads a captured fd at an offset into p (io.ReaderAt).
 	ReadOutputAt(fd int, p []byte, off int64) (int, error)
+	// OutputFile opens a file-backed capture for reading with an offset
+	// of its own; runtime.ErrNotFile for a memory capture.
+	OutputFile(fd int) (*os.File, error)
 	// OutputLen returns how many bytes were written to a captured fd.
 	OutputLen(fd int) (int64, error)
 	// Release frees the captures; idempotent.

@@ -65,7 +65,8 @@ func rawRead(b *testing.B, f *os.File, n int64) {
 // over raw throughput (target ≥ 0.8).
 //
 // The "ReadOutput" case uses only the Backend interface, which allocates a
-// slice per 1 MiB chunk; "ReadOutputAt" uses the OutputReaderAt extension.
+// slice per 1 MiB chunk; "ReadOutputAt" uses the OutputReaderAt extension;
+// "SendFile" the OutputFiler one, which sends the file with sendfile(2).
 // "ratio-vs-tcp" compares with the same bytes sent over a bare loopback
 // TCP connection, which is the ceiling for any HTTP server.
 func BenchmarkLogThroughput(b *testing.B) {
@@ -77,6 +78,7 @@ func BenchmarkLogThroughput(b *testing.B) {
 	fb.procs["p"].fileLen = map[int]int64{1: n}
 	b.Run("ReadOutput", func(b *testing.B) { benchLog(b, fb, f, n) })
 	b.Run("ReadOutputAt", func(b *testing.B) { benchLog(b, fakeAt{fb}, f, n) })
+	b.Run("SendFile", func(b *testing.B) { benchLog(b, fakeFiler{fakeAt{fb}}, f, n) })
 }
 
 func benchLog(b *testing.B, backend Backend, f *os.File, n int64) {

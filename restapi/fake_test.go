@@ -2,6 +2,7 @@ package restapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -55,6 +56,8 @@ type fakeBackend struct {
 	failCreate error
 	// outputReads counts ReadOutput calls.
 	outputReads int
+	// filesOpened counts OutputFile calls.
+	filesOpened int
 }
 
 func newFake() *fakeBackend {
@@ -464,4 +467,23 @@ func do(t testing.TB, srv *httptest.Server, method, path, body string, headers .
 		t.Fatalf("%s %s: reading body: %v", method, path, err)
 	}
 	return response{code: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+// fakeFiler is fakeAt with the OutputFiler extension, for file-backed
+// outputs.
+type fakeFiler struct{ fakeAt }
+
+func (f fakeFiler) OutputFile(_ context.Context, name string, fd int) (*os.File, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fp, err := f.get(name)
+	if err != nil {
+		return nil, err
+	}
+	file := fp.file[fd]
+	if file == nil {
+		return nil, errors.New("not a file")
+	}
+	f.filesOpened++
+	return os.Open(file.Name())
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -263,6 +264,16 @@ func (t *trackingWriter) WriteHeader(code int) {
 func (t *trackingWriter) Write(b []byte) (int, error) {
 	t.wrote = true
 	return t.ResponseWriter.Write(b)
+}
+
+// ReadFrom passes a copy on to the underlying writer's ReadFrom, which is
+// where net/http sends a file with sendfile(2).
+func (t *trackingWriter) ReadFrom(r io.Reader) (int64, error) {
+	t.wrote = true
+	if rf, ok := t.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{t.ResponseWriter}, r)
 }
 
 // Flush implements http.Flusher.

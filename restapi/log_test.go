@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -150,6 +151,60 @@ func TestLogChunked(t *testing.T) {
 			if reads != 4 {
 				t.Errorf("%s (readerAt %v): %d reads, want 4 chunks", path, readerAt, reads)
 			}
+		}
+	}
+}
+
+// TestLogSendFile: with a backend that can open a file-backed capture,
+// the plain fixed-length routes send all but the first chunk straight from
+// the file; a compressed or followed body still goes by chunks.
+func TestLogSendFile(t *testing.T) {
+	out := pattern(3*logChunk + 12345)
+	f, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(out); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	tests := []struct {
+		path    string
+		headers []string
+		body    string
+		files   int // OutputFile calls
+		reads   int // chunk reads
+	}{
+		{logPath, nil, out, 1, 1},
+		{"/procs/p/output/stdout/data", nil, out, 1, 1},
+		{logPath + "?start=5&stop=" + strconv.Itoa(2*logChunk+7), nil, out[5 : 2*logChunk+7], 1, 1},
+		{logPath, []string{"Range: bytes=100-" + strconv.Itoa(logChunk+200)}, out[100 : logChunk+201], 1, 1},
+		{logPath + "?start=10&stop=20", nil, out[10:20], 0, 1},
+		{logPath, []string{"Accept-Encoding: gzip"}, out, 0, 4},
+		{logPath + "?follow=true", nil, out, 0, 4},
+	}
+	for _, tt := range tests {
+		fb := logFixture("", false)
+		fb.procs["p"].file = map[int]*os.File{1: f}
+		fb.procs["p"].fileLen = map[int]int64{1: int64(len(out))}
+		srv := testServerFor(t, fakeFiler{fakeAt{fb}}, Options{})
+		r := do(t, srv, "GET", tt.path, "", tt.headers...)
+		body := r.body
+		if ce := r.header.Get("Content-Encoding"); ce != "" {
+			b, err := io.ReadAll(decodeBody(t, ce, strings.NewReader(body)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body = string(b)
+		}
+		if r.code/100 != 2 || body != tt.body {
+			t.Fatalf("%s %v: %d, %d bytes, want %d", tt.path, tt.headers, r.code, len(body), len(tt.body))
+		}
+		fb.mu.Lock()
+		files, reads := fb.filesOpened, fb.outputReads
+		fb.mu.Unlock()
+		if files != tt.files || reads != tt.reads {
+			t.Errorf("%s %v: %d files opened and %d chunks read, want %d and %d", tt.path, tt.headers, files, reads, tt.files, tt.reads)
 		}
 	}
 }

@@ -6,6 +6,7 @@ package restapi
 import (
 	"context"
 	"io"
+	"os"
 	"sync"
 
 	"procstar.dev/procstar/internal/errdefs"
@@ -20,6 +21,17 @@ type OutputReaderAt interface {
 	// into p and returns how many. Fewer than len(p) (0 at the end) is
 	// not an error.
 	ReadOutputAt(ctx context.Context, name string, fd int, p []byte, off int64) (int, error)
+}
+
+// OutputFiler is an optional extension of Backend for file-backed
+// captures: the output routes then send the rest of a plain, fixed-length
+// body straight from the file (sendfile(2) on a TCP connection), with no
+// copy through the agent.
+type OutputFiler interface {
+	// OutputFile opens the file holding fd's output with an offset of its
+	// own; the caller closes it. An error (a memory capture, say) makes
+	// the route read chunks instead.
+	OutputFile(ctx context.Context, name string, fd int) (*os.File, error)
 }
 
 // chunkPool holds logChunk-byte buffers for OutputReaderAt backends.
@@ -81,6 +93,29 @@ func (o *outputReader) read(start, end int64) ([]byte, error) {
 	return b, nil
 }
 
+// sendFile writes [pos, end) to w from the capture's file, when the
+// backend can open it and w can take a file (the response itself, not an
+// encoder): net/http then uses sendfile. ok is false when it did not try.
+func (o *outputReader) sendFile(w io.Writer, pos, end int64) (n int64, ok bool) {
+	filer, isFiler := o.h.b.(OutputFiler)
+	if _, takesFile := w.(io.ReaderFrom); !isFiler || !takesFile {
+		return 0, false
+	}
+	f, err := filer.OutputFile(o.q.r.Context(), o.name, o.fd)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	if _, err := f.Seek(pos, io.SeekStart); err != nil {
+		return 0, false
+	}
+	n, err = io.Copy(w, io.LimitReader(f, end-pos))
+	if err != nil && !isClientGone(o.q.r.Context(), err) {
+		o.h.log.Error(err, "sending output failed", "proc", o.name, "fd", o.fd, "offset", pos+n)
+	}
+	return n, true
+}
+
 // copy writes [start, end) to w in chunks of at most logChunk, beginning
 // with first (already read from start), and returns the offset reached.
 // flush, if not nil, runs after each chunk. It stops early if the client
@@ -101,6 +136,11 @@ func (o *outputReader) copy(w io.Writer, start, end int64, first []byte, flush f
 		}
 		if pos >= end {
 			return pos
+		}
+		if flush == nil {
+			if n, ok := o.sendFile(w, pos, end); ok {
+				return pos + n
+			}
 		}
 		var err error
 		chunk, err = o.read(pos, end)

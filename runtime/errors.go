@@ -26,6 +26,8 @@ var (
 	ErrBadSignal = errors.New("bad signal")
 	// ErrBadRange means an output range that cannot be read.
 	ErrBadRange = errors.New("bad output range")
+	// ErrNotFile means a capture is kept in memory, not in a file.
+	ErrNotFile = errors.New("capture is not a file")
 )
 
 // specError is a batch check failure: its text is exactly the message

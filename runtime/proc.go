@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strconv"
 	"sync"
@@ -482,6 +483,21 @@ func (p *Proc) finishRemove(remove func()) {
 	if p.removed != nil {
 		close(p.removed)
 	}
+}
+
+// OutputFile opens the file a file-backed capture of fd is kept in, for
+// reading with an offset of its own (so the caller may sendfile(2) from
+// it). It returns ErrNotFile for a memory capture. The caller closes it.
+func (p *Proc) OutputFile(fd int) (*os.File, error) {
+	c, err := p.capture(fd)
+	if err != nil {
+		return nil, err
+	}
+	r, ok := c.(interface{ Reopen() (*os.File, error) })
+	if !ok {
+		return nil, ErrNotFile
+	}
+	return r.Reopen()
 }
 
 // Release frees the proc's captures. It is idempotent; output is

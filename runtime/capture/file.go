@@ -3,8 +3,10 @@ package capture
 import (
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -108,6 +110,34 @@ func (c *fileCapture) Status() v1.FdStatus {
 		Mode:     c.mode,
 		Path:     c.path,
 	}
+}
+
+// Reopen opens the capture file again, read-only and with an offset of
+// its own, through /proc/self/fd: sendfile(2) reads at a file's offset,
+// which must never be the one the child writes at. The caller closes it.
+func (c *fileCapture) Reopen() (*os.File, error) {
+	if c.closed.Load() {
+		return nil, os.ErrClosed
+	}
+	rc, err := c.f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var nf *os.File
+	var oerr error
+	// Control keeps the fd from being closed while it is used.
+	if err := rc.Control(func(fd uintptr) {
+		p := "/proc/self/fd/" + strconv.Itoa(int(fd))
+		nfd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			oerr = &fs.PathError{Op: "open", Path: p, Err: err}
+			return
+		}
+		nf = os.NewFile(uintptr(nfd), c.f.Name())
+	}); err != nil {
+		return nil, err
+	}
+	return nf, oerr
 }
 
 // Close closes the file. A tempfile is gone after that; a named file stays.
