@@ -570,3 +570,38 @@ func TestClosedRuntime(t *testing.T) {
 
 // Proc serves wire's result builder.
 var _ wire.OutputSource = (*Proc)(nil)
+
+// TestOutputFile: a tempfile capture can be opened again for reading at
+// an offset of its own; a memory capture cannot; nothing after Release.
+func TestOutputFile(t *testing.T) {
+	rt := newRT(t, Options{})
+	spec := shSpec("printf hello; printf err >&2")
+	spec.Fds[1].Capture = &v1.CaptureFd{Mode: v1.CaptureTempfile, Encoding: v1.EncodingUTF8}
+	p, _ := run(t, rt, spec)
+	f, err := p.OutputFile(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Seek(1, 0); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 10)
+	n, _ := f.Read(b)
+	f.Close()
+	if string(b[:n]) != "ello" {
+		t.Fatalf("read %q", b[:n])
+	}
+	// The capture's own reads are unaffected by that offset.
+	if out := output(t, p, 1); out != "hello" {
+		t.Fatalf("output %q", out)
+	}
+	if _, err := p.OutputFile(2); !errors.Is(err, ErrNotFile) {
+		t.Fatalf("memory capture: %v", err)
+	}
+	if err := p.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.OutputFile(1); !errors.Is(err, ErrReleased) {
+		t.Fatalf("after Release: %v", err)
+	}
+}
