@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"procstar.dev/procstar/runtime/trampoline"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -320,8 +323,10 @@ func (res *resources) noFinalize() bool {
 	return res == nil || (res.group == nil && res.unit == nil)
 }
 
-// needsHold reports whether the child must wait before exec for set-up
-// that needs its pid: the systemd scope, or perf counters.
+// needsHold reports whether the child must be held before it runs its
+// program, for set-up that needs its pid: the systemd scope, or perf
+// counters. It is held stopped at its exec under ptrace where that works
+// (canHoldByTrace), else blocked in the trampoline before exec.
 func (res *resources) needsHold(spec *v1.ProcSpec) bool {
 	return res.systemd || spec.PerfCounters
 }
@@ -385,6 +390,78 @@ func (r *Runtime) checkSliceControllers(spec *v1.ProcSpec, res *resources) error
 	res.status.Enforced = false
 	res.status.Message = msg
 	return nil
+}
+
+// canHoldByTrace probes, once, whether a child can be held at its exec
+// with ptrace here (Yama, seccomp or a container may forbid it): it
+// starts a throwaway trampoline child traced, and lets it go.
+func (r *Runtime) canHoldByTrace() bool {
+	r.traceHoldOnce.Do(func() {
+		goruntime.LockOSThread()
+		defer goruntime.UnlockOSThread()
+		// A trampoline with no error pipe exits 63 at once.
+		pid, err := syscall.ForkExec("/proc/self/exe", []string{trampoline.Arg0, "-", "-", "-"}, &syscall.ProcAttr{
+			Sys: &syscall.SysProcAttr{Ptrace: true, Setsid: true},
+		})
+		if err != nil {
+			r.log.V(1).Info("children cannot be held with ptrace; using the trampoline", "error", err.Error())
+			return
+		}
+		var ws unix.WaitStatus
+		_, err = wait4(pid, &ws, nil)
+		if err == nil && ws.Stopped() {
+			r.traceHoldOK = unix.PtraceDetach(pid) == nil
+			if !r.traceHoldOK {
+				_ = unix.Kill(pid, unix.SIGKILL) // our own child, still stopped
+			}
+			_, _ = wait4(pid, &ws, nil) // reap the probe
+		}
+		if !r.traceHoldOK {
+			r.log.V(1).Info("children cannot be held with ptrace; using the trampoline", "waitStatus", int(ws))
+		}
+	})
+	return r.traceHoldOK
+}
+
+// wait4 is a blocking wait4(pid, __WALL) that retries on EINTR.
+func wait4(pid int, ws *unix.WaitStatus, ru *unix.Rusage) (int, error) {
+	for {
+		wpid, err := unix.Wait4(pid, ws, unix.WALL, ru)
+		if !errors.Is(err, unix.EINTR) {
+			return wpid, err
+		}
+	}
+}
+
+// holdByTrace finishes a child started with PTRACE_TRACEME, on the thread
+// that forked it: the kernel stopped it right after its exec, before it
+// ran a single instruction of the new program. There it is moved into its
+// systemd units and perf counters are attached (afterFork); then it is
+// let go. If set-up fails it is killed instead, so it never runs half set
+// up. exited says it died before the stop and has been reaped here, with
+// ws and ru.
+func (r *Runtime) holdByTrace(ctx context.Context, p *Proc, res *resources, pidfd int) (ws unix.WaitStatus, ru *unix.Rusage, exited bool) {
+	var rus unix.Rusage
+	if _, err := wait4(p.pid, &ws, &rus); err != nil {
+		p.addError("waiting for the held child: " + osError(err))
+		_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+		_ = unix.PtraceDetach(p.pid)
+		return ws, nil, false
+	}
+	if !ws.Stopped() {
+		return ws, &rus, true
+	}
+	if err := r.afterFork(ctx, p, res); err != nil {
+		p.addError(err.Error())
+		r.log.Error(err, "setting up a held child; it is killed before it runs", "proc", p.id, "pid", p.pid)
+		_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+	}
+	// Detach with no signal: the exec's SIGTRAP is not delivered.
+	if err := unix.PtraceDetach(p.pid); err != nil && !errors.Is(err, unix.ESRCH) {
+		p.addError("releasing the held child: " + osError(err))
+		_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+	}
+	return ws, nil, false
 }
 
 // treeKill reports whether the proc's tree is reached through its cgroup

@@ -318,8 +318,11 @@ func TestCgroupName(t *testing.T) {
 	}
 }
 
-func TestPerfCounters(t *testing.T) {
-	rt := newRT(t, Options{})
+func TestPerfCounters(t *testing.T) { holds(t, testPerfCounters) }
+
+func testPerfCounters(t *testing.T, tramp bool) {
+	rt := newRT(t, Options{ForceTrampoline: tramp})
+	rt.trampoline = false // as in modes
 	spec := shSpec(`sh -c 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done'`)
 	spec.PerfCounters = true
 	_, st := run(t, rt, spec)
@@ -344,7 +347,7 @@ func TestPerfCounters(t *testing.T) {
 
 // fakeSystemdRT runs a Runtime with a systemd backend against a fake
 // manager on a private bus, which makes real cgroups under a test dir.
-func fakeSystemdRT(t *testing.T, fo fakesystemd.Options) (*Runtime, *fakesystemd.Fake, string) {
+func fakeSystemdRT(t *testing.T, fo fakesystemd.Options, tramp bool) (*Runtime, *fakesystemd.Fake, string) {
 	t.Helper()
 	mount, dir := testCgroupDir(t)
 	fo.CgroupRoot, fo.CgroupMount = dir, mount
@@ -354,12 +357,41 @@ func fakeSystemdRT(t *testing.T, fo fakesystemd.Options) (*Runtime, *fakesystemd
 		t.Fatalf("connecting to the fake manager: %v", err)
 	}
 	t.Cleanup(m.Close)
-	return newRT(t, Options{Systemd: m}), f, dir
+	rt := newRT(t, Options{Systemd: m, ForceTrampoline: tramp})
+	rt.trampoline = false // as in modes: the ptrace hold even where signals were dirty
+	if !tramp && !rt.canHoldByTrace() {
+		t.Skip("ptrace cannot hold children here; the trampoline hold is tested")
+	}
+	return rt, f, dir
 }
 
-func TestSystemdBackend(t *testing.T) {
-	rt, f, dir := fakeSystemdRT(t, fakesystemd.Options{})
-	spec := shSpec(`cat /proc/self/cgroup; (setsid sleep 100 & echo $! >&2); exit 4`)
+// holds runs f with each way of holding a child before it runs its
+// program: ptrace (stopped at exec) and the trampoline (blocked before
+// exec).
+func holds(t *testing.T, f func(t *testing.T, tramp bool)) {
+	for _, tramp := range []bool{false, true} {
+		name := "ptrace"
+		if tramp {
+			name = "trampoline"
+		}
+		t.Run(name, func(t *testing.T) { f(t, tramp) })
+	}
+}
+
+// neverRan reports whether st is the end of a held child killed before
+// it ran its program: exit 63 from the trampoline, SIGKILL under ptrace.
+func neverRan(st v1.ProcStatus, tramp bool) bool {
+	if tramp {
+		return exitCode(st) == 63
+	}
+	return st.Signal == "SIGKILL"
+}
+
+func TestSystemdBackend(t *testing.T) { holds(t, testSystemdBackend) }
+
+func testSystemdBackend(t *testing.T, tramp bool) {
+	rt, f, dir := fakeSystemdRT(t, fakesystemd.Options{}, tramp)
+	spec := shSpec(`cat /proc/self/cgroup; grep TracerPid /proc/self/status; (setsid sleep 100 & echo $! >&2); exit 4`)
 	spec.SystemdProperties = &v1.SystemdProperties{Scope: v1.SystemdScope{OOMPolicy: ptr("continue")}, Slice: v1.SystemdSlice{MemoryAccounting: ptr(true)}}
 	p, st := run(t, rt, spec)
 	if exitCode(st) != 4 || len(st.Errors) != 0 {
@@ -368,6 +400,10 @@ func TestSystemdBackend(t *testing.T) {
 	rs := st.Resources
 	if rs == nil || rs.Backend != BackendSystemd || !strings.HasSuffix(rs.Unit, ".slice") || !strings.HasPrefix(rs.Unit, "procstar") || rs.TreeKill != "systemd" {
 		t.Fatalf("resources %+v", rs)
+	}
+	// Let go, not traced any more.
+	if out := output(t, p, 1); !strings.Contains(out, "TracerPid:\t0\n") {
+		t.Fatalf("child's status %q", out)
 	}
 	// The child ran inside its scope, under its slice.
 	if out := output(t, p, 1); !strings.Contains(out, rs.Cgroup+"/") || !strings.Contains(out, ".scope") {
@@ -389,14 +425,16 @@ func TestSystemdBackend(t *testing.T) {
 	}
 }
 
-func TestSystemdFailureNeverExecs(t *testing.T) {
-	rt, f, _ := fakeSystemdRT(t, fakesystemd.Options{FailUnit: ".scope"})
+func TestSystemdFailureNeverRuns(t *testing.T) { holds(t, testSystemdFailureNeverRuns) }
+
+func testSystemdFailureNeverRuns(t *testing.T, tramp bool) {
+	rt, f, _ := fakeSystemdRT(t, fakesystemd.Options{FailUnit: ".scope"}, tramp)
 	marker := filepath.Join(t.TempDir(), "ran")
 	_, st := run(t, rt, shSpec("touch "+marker))
 	if len(st.Errors) != 1 || !strings.HasPrefix(st.Errors[0], "error with systemd: ") {
 		t.Fatalf("errors %q, status %+v", st.Errors, st)
 	}
-	if exitCode(st) != 63 {
+	if !neverRan(st, tramp) {
 		t.Fatalf("status %+v", st)
 	}
 	if _, err := os.Stat(marker); err == nil {
@@ -519,18 +557,22 @@ func TestCgroupLimitsEnforced(t *testing.T) {
 // memory or pids controller). The agent looks at the slice's controllers
 // and refuses to run the proc, or, with best effort, says so.
 func TestSystemdLimitsWithoutControllers(t *testing.T) {
+	holds(t, testSystemdLimitsWithoutControllers)
+}
+
+func testSystemdLimitsWithoutControllers(t *testing.T, tramp bool) {
 	limited := func() *v1.ProcSpec {
 		s := shSpec("exit 0")
 		s.Resources = &v1.Resources{TasksMax: ptr(int64(16))}
 		return s
 	}
-	rt, f, _ := fakeSystemdRT(t, fakesystemd.Options{})
+	rt, f, _ := fakeSystemdRT(t, fakesystemd.Options{}, tramp)
 	mount, _ := cgroup.Mount()
 	if ctl, err := os.ReadFile(filepath.Join(mount, "cgroup.subtree_control")); err == nil && strings.Contains(string(ctl), "pids") {
 		t.Skip("the pids controller is available to slices here: systemd enforces tasksMax")
 	}
 	p, st := run(t, rt, limited())
-	if len(st.Errors) != 1 || !strings.Contains(st.Errors[0], "pids") || exitCode(st) != 63 {
+	if len(st.Errors) != 1 || !strings.Contains(st.Errors[0], "pids") || !neverRan(st, tramp) {
 		t.Fatalf("status %+v", st)
 	}
 	if err := p.Release(); err != nil {

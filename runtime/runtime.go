@@ -112,6 +112,11 @@ type Runtime struct {
 	// (something blocked or ignored), so every spawn needs the trampoline.
 	trampoline bool
 
+	// traceHold says whether a child can be held at exec with ptrace
+	// (see holdByTrace); probed once, on first need.
+	traceHoldOnce sync.Once
+	traceHoldOK   bool
+
 	// cgroupMount is the cgroup2 mount point ("" if unknown), to name
 	// cgroups relative to it. Read-only after New.
 	cgroupMount string

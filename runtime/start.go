@@ -535,11 +535,21 @@ func (r *Runtime) startOne(ctx context.Context, req Request, pipes map[pipeKey]*
 		attr.Sys.CgroupFD = res.group.FD()
 	}
 	hold := res.needsHold(spec)
+	needTrampoline := r.trampoline || r.opts.ForceTrampoline || spec.Umask != nil
+	// A hold costs microseconds with ptrace, milliseconds through the
+	// trampoline: use ptrace where it works.
+	trace := hold && !needTrampoline && r.canHoldByTrace()
+	if trace {
+		// ptrace belongs to the thread that forked: it must also detach.
+		goruntime.LockOSThread()
+		defer goruntime.UnlockOSThread()
+		attr.Sys.Ptrace = true
+	}
 
 	argv0, argv := exe, spec.Argv
 	errR, errW := -1, -1
 	holdW := -1
-	if r.trampoline || r.opts.ForceTrampoline || spec.Umask != nil || hold {
+	if needTrampoline || (hold && !trace) {
 		umask := -1
 		if spec.Umask != nil {
 			m, err := parseUmask(*spec.Umask)
@@ -608,6 +618,22 @@ func (r *Runtime) startOne(ctx context.Context, req Request, pipes map[pipeKey]*
 	}
 	p.pid = pid
 	p.res = res
+	if trace {
+		if ws, ru, exited := r.holdByTrace(ctx, p, res, pidfd); exited {
+			// Killed before its exec stop, and reaped here.
+			p.pidfd = pidfd
+			p.setReaped(time.Now(), ws, ru, nil, nil)
+			p.finishRemove(r.finalizeResources(p))
+			if p.markExited() {
+				deadline := time.Now().Add(r.opts.DrainTimeout)
+				for _, c := range p.captureList() {
+					c.cap.Drain(deadline)
+				}
+			}
+			p.markDone()
+			return p
+		}
+	}
 	if holdW >= 0 {
 		// The child waits before exec. If set-up fails, closing the pipe
 		// makes it exit with 63 instead: it never runs half set up.
