@@ -622,15 +622,7 @@ func (r *Runtime) startOne(ctx context.Context, req Request, pipes map[pipeKey]*
 		if ws, ru, exited := r.holdByTrace(ctx, p, res, pidfd); exited {
 			// Killed before its exec stop, and reaped here.
 			p.pidfd = pidfd
-			p.setReaped(time.Now(), ws, ru, nil, nil)
-			p.finishRemove(r.finalizeResources(p))
-			if p.markExited() {
-				deadline := time.Now().Add(r.opts.DrainTimeout)
-				for _, c := range p.captureList() {
-					c.cap.Drain(deadline)
-				}
-			}
-			p.markDone()
+			r.endReapedHere(p, ws, ru, nil)
 			return p
 		}
 	}
@@ -682,17 +674,24 @@ func (r *Runtime) startOne(ctx context.Context, req Request, pipes map[pipeKey]*
 		p.mu.Lock()
 		p.errPipe = false
 		p.mu.Unlock()
-		p.setReaped(time.Now(), ws, &ru, nil, werr)
-		p.finishRemove(r.finalizeResources(p))
-		if p.markExited() {
-			deadline := time.Now().Add(r.opts.DrainTimeout)
-			for _, c := range p.captureList() {
-				c.cap.Drain(deadline)
-			}
-		}
-		p.markDone()
+		r.endReapedHere(p, ws, &ru, werr)
 		return p
 	}
 	log.V(1).Info("started", "pid", pid)
 	return p
+}
+
+// endReapedHere ends a proc that startOne had to reap itself, as the
+// reaper loop would: record the reap, finalize its resources, drain its
+// captures, close Exited and Done.
+func (r *Runtime) endReapedHere(p *Proc, ws unix.WaitStatus, ru *unix.Rusage, waitErr error) {
+	p.setReaped(time.Now(), ws, ru, nil, waitErr)
+	p.finishRemove(r.finalizeResources(p))
+	if p.markExited() {
+		deadline := time.Now().Add(r.opts.DrainTimeout)
+		for _, c := range p.captureList() {
+			c.cap.Drain(deadline)
+		}
+	}
+	p.markDone()
 }

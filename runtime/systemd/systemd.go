@@ -29,6 +29,7 @@ import (
 	godbus "github.com/godbus/dbus/v5"
 
 	"procstar.dev/procstar/internal/errdefs"
+	"procstar.dev/procstar/runtime/cgroup"
 )
 
 // Error classes.
@@ -237,7 +238,8 @@ func (m *Manager) StopLeftovers(ctx context.Context) (stopped, left []string, er
 		}
 		u := &Unit{m: m, name: name, slice: us.Name, scope: name + ".scope"}
 		cg, err := u.ControlGroup(ctx)
-		if err == nil && populated(filepath.Join(m.cgroupMount, filepath.Clean("/"+cg))) {
+		// A cgroup that cannot be read counts as empty.
+		if populated, perr := cgroup.Populated(filepath.Join(m.cgroupMount, filepath.Clean("/"+cg))); err == nil && perr == nil && populated {
 			left = append(left, us.Name)
 			continue
 		}
@@ -248,13 +250,6 @@ func (m *Manager) StopLeftovers(ctx context.Context) (stopped, left []string, er
 		stopped = append(stopped, us.Name)
 	}
 	return stopped, left, nil
-}
-
-// populated reports whether the cgroup at dir has processes; a cgroup
-// that cannot be read counts as empty.
-func populated(dir string) bool {
-	b, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
-	return err == nil && strings.Contains(string(b), "populated 1")
 }
 
 // newName returns "procstar" followed by a random version-4 UUID in 32 hex
