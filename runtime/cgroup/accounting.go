@@ -38,19 +38,19 @@ func ReadAccounting(dir string) (*v1.CgroupAccounting, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cgroup accounting: %w", err)
 	}
-	return readAccounting(dir, controllers)
+	return readAccounting(cgDir{path: dir, fd: -1}, controllers)
 }
 
 // readAccounting is ReadAccounting once the enabled controllers are known.
-func readAccounting(dir string, controllers []string) (*v1.CgroupAccounting, error) {
+func readAccounting(dir cgDir, controllers []string) (*v1.CgroupAccounting, error) {
 	acct := &v1.CgroupAccounting{}
 
-	data, err := readFile(filepath.Join(dir, "cpu.stat"))
+	data, err := dir.read("cpu.stat")
 	if err != nil {
 		return nil, fmt.Errorf("cgroup accounting: %w", err)
 	}
 	if acct.CPUStat, err = parseCPUStat(data); err != nil {
-		return nil, fmt.Errorf("cgroup accounting: %s: %w", filepath.Join(dir, "cpu.stat"), err)
+		return nil, fmt.Errorf("cgroup accounting: %s: %w", filepath.Join(dir.path, "cpu.stat"), err)
 	}
 
 	if slices.Contains(controllers, ControllerPids) {
@@ -87,9 +87,8 @@ func readAccounting(dir string, controllers []string) (*v1.CgroupAccounting, err
 }
 
 // readUint reads a single-value file. With optional, a missing file is 0.
-func readUint(dir, name string, optional bool) (uint64, error) {
-	path := filepath.Join(dir, name)
-	data, err := readFile(path)
+func readUint(dir cgDir, name string, optional bool) (uint64, error) {
+	data, err := dir.read(name)
 	if optional && errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}
@@ -98,14 +97,14 @@ func readUint(dir, name string, optional bool) (uint64, error) {
 	}
 	v, err := parseUint(data)
 	if err != nil {
-		return 0, fmt.Errorf("cgroup accounting: %s: %w", path, err)
+		return 0, fmt.Errorf("cgroup accounting: %s: %w", filepath.Join(dir.path, name), err)
 	}
 	return v, nil
 }
 
-func readOOMKills(dir string) (uint64, error) {
-	path := filepath.Join(dir, "memory.events")
-	data, err := readFile(path)
+func readOOMKills(dir cgDir) (uint64, error) {
+	path := filepath.Join(dir.path, "memory.events")
+	data, err := dir.read("memory.events")
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}

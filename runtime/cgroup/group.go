@@ -178,14 +178,20 @@ func treePids(dir string) ([]int, error) {
 
 // Populated reports the "populated" key of cgroup.events: whether any
 // process is in the group or below it.
-func (g *Group) Populated() (bool, error) { return Populated(g.path) }
+func (g *Group) Populated() (bool, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return populated(cgDir{path: g.path, fd: g.fd})
+}
 
 // Populated reports whether any process is in the cgroup directory dir or
 // below it.
-func Populated(dir string) (bool, error) {
-	data, err := readFile(filepath.Join(dir, "cgroup.events"))
+func Populated(dir string) (bool, error) { return populated(cgDir{path: dir, fd: -1}) }
+
+func populated(dir cgDir) (bool, error) {
+	data, err := dir.read("cgroup.events")
 	if err != nil {
-		return false, fmt.Errorf("cgroup %s: %w", dir, err)
+		return false, fmt.Errorf("cgroup %s: %w", dir.path, err)
 	}
 	return parsePopulated(data)
 }
@@ -345,7 +351,9 @@ func (w *eventWaiter) close() {
 func (g *Group) Accounting() (*v1.CgroupAccounting, error) {
 	// A group's controllers are its root's subtree_control, known since
 	// Create: no need to read cgroup.controllers again.
-	return readAccounting(g.path, g.controllers)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return readAccounting(cgDir{path: g.path, fd: g.fd}, g.controllers)
 }
 
 func (g *Group) isRemoved() bool {
@@ -382,8 +390,17 @@ func (g *Group) Remove() error {
 }
 
 // removeTree rmdirs dir after every cgroup below it, deepest first. A
-// directory that is already gone is not an error.
+// directory that is already gone is not an error. It tries the plain
+// rmdir first: a proc seldom makes cgroups of its own, and listing the
+// directory costs more than the rmdir.
 func removeTree(dir string) error {
+	err := unix.Rmdir(dir)
+	if err == nil || errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.ENOTEMPTY) {
+		return &fs.PathError{Op: "rmdir", Path: dir, Err: err}
+	}
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

@@ -361,10 +361,14 @@ func parsePids(data []byte) ([]int, error) {
 // would register each one with the Go netpoller and unregister it at
 // Close, which costs more than the read. Errors are *fs.PathError, as
 // os.ReadFile's.
-func readFile(path string) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+func readFile(path string) ([]byte, error) { return readFileAt(unix.AT_FDCWD, path) }
+
+// readFileAt is readFile for path relative to the directory dirfd
+// (unix.AT_FDCWD: the working directory, or path is absolute).
+func readFileAt(dirfd int, path string) ([]byte, error) {
+	fd, err := unix.Openat(dirfd, path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	for err == unix.EINTR {
-		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		fd, err = unix.Openat(dirfd, path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	}
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
@@ -387,4 +391,24 @@ func readFile(path string) ([]byte, error) {
 		}
 		buf = buf[:len(buf)+n]
 	}
+}
+
+// cgDir is a cgroup directory to read control files from: through its open
+// fd when it has one (no path walk per file), else by path.
+type cgDir struct {
+	path string
+	fd   int // -1: none
+}
+
+// read reads the control file name of d. Errors name the whole path.
+func (d cgDir) read(name string) ([]byte, error) {
+	if d.fd < 0 {
+		return readFile(filepath.Join(d.path, name))
+	}
+	data, err := readFileAt(d.fd, name)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		pe.Path = filepath.Join(d.path, name)
+	}
+	return data, err
 }
