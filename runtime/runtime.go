@@ -76,8 +76,7 @@ type watch struct {
 
 // Runtime spawns procs and reaps them. It is safe for concurrent use.
 //
-// One goroutine (the reaper loop) watches a level-triggered epoll set of
-// every live pidfd, the error pipes of trampoline spawns and an eventfd
+// One goroutine (the reaper loop) watches an epoll set of every live pidfd, the error pipes of trampoline spawns and an eventfd
 // that stops it; it waits for that set through the Go netpoller. Nothing
 // blocks in that loop: captures are drained by a short-lived goroutine per
 // exited proc that has captures. A running proc costs its pidfd and a
@@ -85,7 +84,7 @@ type watch struct {
 //
 // Children are reaped only by this loop, by pid, after their pidfd became
 // readable; a child that exits before its pidfd is in the set is still
-// reported (level-triggered).
+// reported (epoll checks readiness when an fd is added).
 type Runtime struct {
 	opts   Options
 	log    logr.Logger
@@ -354,7 +353,9 @@ func token(ev *unix.EpollEvent) uint64 {
 
 // register adds fd to the epoll set for proc. The watch is in the map before
 // EpollCtl, so an event that fires at once (a child that already exited)
-// finds it.
+// finds it. A pidfd is registered one-shot: it is reported once, when the
+// child has exited, and then stays disarmed, so the reap needs no
+// EPOLL_CTL_DEL; closing the pidfd takes it out of the set.
 func (r *Runtime) register(kind watchKind, fd int, p *Proc) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -365,12 +366,32 @@ func (r *Runtime) register(kind watchKind, fd int, p *Proc) error {
 	r.nextToken++
 	r.watches[tok] = &watch{kind: kind, fd: fd, proc: p}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN}
+	if kind == watchPidfd {
+		ev.Events |= unix.EPOLLONESHOT
+	}
 	setToken(&ev, tok)
 	if err := unix.EpollCtl(r.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		delete(r.watches, tok)
 		return fmt.Errorf("epoll_ctl: %w", err)
 	}
 	return nil
+}
+
+// rearm re-enables the one-shot watch tok of pidfd fd.
+func (r *Runtime) rearm(tok uint64, fd int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT}
+	setToken(&ev, tok)
+	return unix.EpollCtl(r.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
+}
+
+// forget drops watch tok from the map; its fd is disarmed or out of the
+// set already.
+func (r *Runtime) forget(tok uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.watches, tok)
 }
 
 // unregister removes a watch from the set and the map. The caller closes
@@ -386,8 +407,9 @@ func (r *Runtime) unregister(tok uint64, fd int) {
 // the Go netpoller (the epoll fd is itself pollable), not in a blocking
 // epoll_wait: it holds no thread while idle, and the goroutines it wakes
 // run on the same thread at once, which keeps spawn-to-Done latency close
-// to a hand-written poll loop's. The set itself is level-triggered: an
-// event not consumed is reported again.
+// to a hand-written poll loop's. The set is level-triggered, except that
+// pidfds are one-shot (see register): an error pipe not drained is
+// reported again.
 func (r *Runtime) loop() {
 	defer r.loopWG.Done()
 	events := make([]unix.EpollEvent, 128)
@@ -456,12 +478,15 @@ func (r *Runtime) reap(tok uint64, w *watch) {
 		}
 	}
 	if err == nil && wpid == 0 {
-		// Not reapable yet (cannot happen once the pidfd is readable);
-		// level-triggered epoll reports it again.
+		// Not reapable yet (cannot happen once the pidfd is readable):
+		// wait for the next report.
+		if err := r.rearm(tok, w.fd); err != nil {
+			r.log.Error(err, "re-arming a pidfd watch", "proc", p.id, "pid", p.pid)
+		}
 		return
 	}
 	stop := time.Now()
-	r.unregister(tok, w.fd)
+	r.forget(tok)
 	if statErr != nil {
 		r.log.V(1).Info("reading zombie stat failed", "proc", p.id, "pid", p.pid, "error", statErr.Error())
 	}

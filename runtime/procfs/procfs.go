@@ -366,7 +366,7 @@ func readProcFile[T any](pid int, name string, parse func([]byte) (T, error)) (T
 	defer unix.Close(fd)
 	buf := bufPool.Get().(*[bufSize]byte)
 	defer bufPool.Put(buf)
-	n, err := readFull(fd, buf[:])
+	n, err := readFull(fd, buf[:], name == "stat" || name == "statm")
 	if err != nil {
 		return zero, fmt.Errorf("read /proc/%d/%s: %w", pid, name, err)
 	}
@@ -376,9 +376,10 @@ func readProcFile[T any](pid int, name string, parse func([]byte) (T, error)) (T
 	return parse(buf[:n])
 }
 
-// readFull reads until EOF or a full buffer. For stat and statm the first
-// read returns everything; status may take more than one.
-func readFull(fd int, buf []byte) (int, error) {
+// readFull reads until EOF or a full buffer. With oneLine (stat and statm,
+// one line each, made whole by one show call of a seq_file), a read that
+// stops short at a newline is the whole file: the EOF read is skipped.
+func readFull(fd int, buf []byte, oneLine bool) (int, error) {
 	n := 0
 	for n < len(buf) {
 		m, err := unix.Read(fd, buf[n:])
@@ -391,7 +392,11 @@ func readFull(fd int, buf []byte) (int, error) {
 		if m == 0 {
 			break
 		}
+		short := m < len(buf)-n
 		n += m
+		if oneLine && short && buf[n-1] == '\n' {
+			break
+		}
 	}
 	return n, nil
 }
