@@ -22,6 +22,11 @@ type session struct {
 	remote string
 	exts   []wire.Extension
 	out    chan outFrame
+	// wmu serializes data frames: the pump holds it while it writes a
+	// frame, send while it writes one through. queued counts frames in
+	// out not yet written; both change only under wmu.
+	wmu    sync.Mutex
+	queued int
 	done   chan struct{} // closed by close
 	once   sync.Once
 	conn   *connection // guarded by srv.mu; set on registration
@@ -37,18 +42,47 @@ type outFrame struct {
 	written chan struct{}
 }
 
+// send writes f at once when nothing is queued or being written, as the
+// Python server's inline await does; otherwise it queues f for the pump,
+// which keeps the order.
 func (sess *session) send(f outFrame) error {
 	select {
 	case <-sess.done:
 		return ErrNotOpen
 	default:
 	}
+	sess.wmu.Lock()
+	if sess.queued == 0 {
+		err := sess.write(f)
+		sess.wmu.Unlock()
+		if err != nil {
+			return ErrNotOpen
+		}
+		return nil
+	}
+	sess.queued++
+	sess.wmu.Unlock()
 	select {
 	case sess.out <- f:
 		return nil
 	case <-sess.done:
 		return ErrNotOpen
 	}
+}
+
+// write writes one data frame; the caller holds wmu. A failure closes the
+// session.
+func (sess *session) write(f outFrame) error {
+	_ = sess.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
+	err := sess.ws.WriteMessage(f.typ, f.data)
+	if f.written != nil {
+		close(f.written)
+	}
+	if err != nil {
+		sess.srv.log.V(1).Info("write failed", "error", err.Error())
+		sess.close(websocket.CloseInternalServerErr, "write failed")
+	}
+	return err
 }
 
 // close sends a close frame (best effort) and closes the socket.
@@ -74,14 +108,11 @@ func (sess *session) writePump() {
 		case <-sess.done:
 			return
 		case f := <-sess.out:
-			_ = sess.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
-			err := sess.ws.WriteMessage(f.typ, f.data)
-			if f.written != nil {
-				close(f.written)
-			}
+			sess.wmu.Lock()
+			err := sess.write(f)
+			sess.queued--
+			sess.wmu.Unlock()
 			if err != nil {
-				sess.srv.log.V(1).Info("write failed", "error", err.Error())
-				sess.close(websocket.CloseInternalServerErr, "write failed")
 				return
 			}
 		case now := <-tick:
