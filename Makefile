@@ -6,7 +6,7 @@ PKGS      ?= ./...
 # The whole suite (unit, real-process, integration, end-to-end) under -race.
 TEST_FLAGS ?= -race -count=1 -timeout 15m
 BENCH     ?= .
-BENCHTIME ?= 1x
+BENCHTIME ?= 1s
 FUZZTIME  ?= 30s
 
 .DEFAULT_GOAL := help
