@@ -632,3 +632,65 @@ func TestSweepLeftCgroups(t *testing.T) {
 		t.Fatalf("left: %v", d)
 	}
 }
+
+// TestHeldChildDies kills a held child before the agent has set it up and
+// let it go, and waits until it is a zombie: the agent must notice, reap
+// it, report SIGKILL and leave nothing behind (no fds, no watch).
+func TestHeldChildDies(t *testing.T) { holds(t, testHeldChildDies) }
+
+func testHeldChildDies(t *testing.T, tramp bool) {
+	rt := newRT(t, Options{ForceTrampoline: tramp})
+	rt.trampoline = false // as in modes
+	if !tramp && !rt.canHoldByTrace() {
+		t.Skip("ptrace cannot hold children here; the trampoline hold is tested")
+	}
+	hooked := 0
+	testHookHeld = func(pid int) {
+		hooked++
+		if err := unix.Kill(pid, unix.SIGKILL); err != nil {
+			t.Errorf("killing the held child: %v", err)
+			return
+		}
+		// Until it is a zombie, but not reaped: that is the agent's job.
+		var info unix.Siginfo
+		if err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil); err != nil {
+			t.Errorf("waiting for the killed child: %v", err)
+		}
+	}
+	t.Cleanup(func() { testHookHeld = nil })
+	fds := openFds(t)
+	spec := shSpec(`echo ran`)
+	spec.PerfCounters = true // a hold, without a resource backend
+	p, st := run(t, rt, spec)
+	if hooked != 1 {
+		t.Fatalf("the hook ran %d times: the child was not held", hooked)
+	}
+	if st.Pid == 0 || st.Signal != "SIGKILL" || exitCode(st) != -1 {
+		t.Fatalf("status %+v, want killed by SIGKILL", st)
+	}
+	if out := output(t, p, 1); out != "" {
+		t.Errorf("the killed child ran its program: %q", out)
+	}
+	if err := p.Release(); err != nil {
+		t.Fatal(err)
+	}
+	rt.mu.Lock()
+	watches := len(rt.watches)
+	rt.mu.Unlock()
+	if watches != 0 {
+		t.Errorf("%d watches left", watches)
+	}
+	if now := openFds(t); now != fds {
+		t.Errorf("%d fds open before, %d after", fds, now)
+	}
+}
+
+// openFds counts this process's open fds.
+func openFds(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}

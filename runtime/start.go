@@ -29,6 +29,10 @@ const defaultPath = "/bin:/usr/bin"
 // closedFd marks a closed entry of a ProcAttr.Files table.
 const closedFd = ^uintptr(0)
 
+// testHookHeld, when set (tests only), runs with the pid of a child held
+// before it runs its program, before the agent sets it up and lets it go.
+var testHookHeld func(pid int)
+
 // batchPipe is one pipe between two procs of a batch.
 type batchPipe struct{ r, w int }
 
@@ -618,6 +622,9 @@ func (r *Runtime) startOne(ctx context.Context, req Request, pipes map[pipeKey]*
 	}
 	p.pid = pid
 	p.res = res
+	if testHookHeld != nil && (trace || holdW >= 0) {
+		testHookHeld(pid)
+	}
 	if trace {
 		if ws, ru, exited := r.holdByTrace(ctx, p, res, pidfd); exited {
 			// Killed before its exec stop, and reaped here.
