@@ -73,6 +73,7 @@ type Config struct {
 // Client talks to one server. It is safe for concurrent use.
 type Client struct {
 	server  string // as configured, for messages
+	socket  string // the unix socket's path, for a unix: server
 	base    url.URL
 	hc      *http.Client
 	token   string
@@ -102,6 +103,7 @@ func New(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("%w: unix: address without a socket path", ErrBadConfig)
 		}
 		c.base = url.URL{Scheme: "http", Host: "procstar"}
+		c.socket = path
 		var d net.Dialer
 		tr.Proxy = nil
 		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -265,6 +267,9 @@ type request struct {
 	body   any
 	stream bool // no Config.Timeout: the caller reads for as long as it likes
 	gzip   bool // ask for gzip and decode it
+	// passFd asks a unix: server to pass the file behind the body
+	// (v1.HeaderPassFd); the body then reads from it.
+	passFd bool
 }
 
 // do sends r and returns the response when its status is 2xx; any other
@@ -307,7 +312,12 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, context.Can
 	if c.agent != "" {
 		req.Header.Set("User-Agent", c.agent)
 	}
-	resp, err := c.hc.Do(req)
+	hc, conn := c.hc, func() *fdConn { return nil }
+	if r.passFd && c.socket != "" {
+		hc, conn = passFdClient(c.socket)
+		req.Header.Set(v1.HeaderPassFd, "1")
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		cancel()
 		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
@@ -319,6 +329,24 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, context.Can
 		defer cancel()
 		defer resp.Body.Close()
 		return nil, nil, decodeError(resp)
+	}
+	if fc := conn(); fc != nil {
+		if resp.Header.Get(v1.HeaderPassFd) != "1" {
+			// The body comes the usual way; nothing should have come
+			// besides it.
+			files, _ := fc.passed()
+			for _, f := range files {
+				f.Close()
+			}
+		} else {
+			resp.Body.Close()
+			body, err := passedWindow(resp, fc)
+			if err != nil {
+				cancel()
+				return nil, nil, &ConnError{Server: c.server, Err: err}
+			}
+			resp.Body, resp.ContentLength = body, -1
+		}
 	}
 	if r.gzip && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
 		zr, err := gzip.NewReader(resp.Body)
@@ -600,7 +628,9 @@ type LogOptions struct {
 
 // Logs returns the captured output of an fd of the proc called name. The
 // caller must close the reader. The bytes arrive as the server sends them,
-// gzip-compressed on the wire when the server can.
+// gzip-compressed on the wire when the server can. From a unix: server,
+// without Follow, a file-backed capture comes as the file itself, passed
+// over the socket, and the reader reads it directly.
 func (c *Client) Logs(ctx context.Context, name string, opts LogOptions) (io.ReadCloser, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
@@ -642,7 +672,10 @@ func (c *Client) Logs(ctx context.Context, name string, opts LogOptions) (io.Rea
 	if opts.Follow {
 		q.Set("follow", "true")
 	}
-	resp, cancel, err := c.do(ctx, request{method: http.MethodGet, path: procPath(name) + "/log", query: q, stream: opts.Follow, gzip: true})
+	// A unix: server is on this host: it can pass the capture file itself
+	// instead of copying it through the socket, unless it must be followed.
+	local := c.socket != "" && !opts.Follow
+	resp, cancel, err := c.do(ctx, request{method: http.MethodGet, path: procPath(name) + "/log", query: q, stream: opts.Follow, gzip: !local, passFd: local})
 	if err != nil {
 		return nil, err
 	}
@@ -664,6 +697,15 @@ func (s *streamBody) Read(p []byte) (int, error) {
 		err = s.c.readErr(s.ctx, err)
 	}
 	return n, err
+}
+
+// WriteTo hands the body to the source's WriteTo when it has one (a passed
+// file: io.Copy then copies in the kernel where it can).
+func (s *streamBody) WriteTo(w io.Writer) (int64, error) {
+	if wt, ok := s.rc.(io.WriterTo); ok {
+		return wt.WriteTo(w)
+	}
+	return io.Copy(w, struct{ io.Reader }{s})
 }
 
 func (s *streamBody) Close() error {

@@ -26,7 +26,8 @@ import (
 // end of the output is 416. With follow, Range is ignored and the body
 // streams until the window is sent or the proc is complete and its output
 // drained. A response with a Range applied is never compressed, so that
-// Content-Range counts the bytes as they are.
+// Content-Range counts the bytes as they are. Over a unix socket, a plain
+// request may ask for the capture file itself instead (see passFd).
 func (h *handler) v1Log(q *request, name string) {
 	v, ok := q.query()
 	if !ok {
@@ -117,6 +118,9 @@ func (h *handler) v1Log(q *request, name string) {
 			code = http.StatusPartialContent
 			from, end = from+a, from+b
 		}
+	}
+	if code == http.StatusOK && q.r.Method == http.MethodGet && q.r.Header.Get(v1.HeaderPassFd) == "1" && h.passFd(q, name, fd, from, end) {
+		return
 	}
 	out := h.newOutputReader(q, name, fd)
 	defer out.close()

@@ -6,7 +6,9 @@ package main
 
 import (
 	"context"
+	"net"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,6 +24,12 @@ func newRealHarness(t *testing.T) *harness {
 }
 
 func newRealHarnessOpts(t *testing.T, opts restapi.Options) *harness {
+	return newRealHarnessOn(t, opts, false)
+}
+
+// newRealHarnessOn serves the real API over loopback TCP, or over a unix
+// socket (the server address is then unix:/path).
+func newRealHarnessOn(t *testing.T, opts restapi.Options, overUnix bool) *harness {
 	t.Helper()
 	rt, err := runtime.New(runtime.Options{TempDir: t.TempDir()})
 	if err != nil {
@@ -35,10 +43,25 @@ func newRealHarnessOpts(t *testing.T, opts restapi.Options) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { c.Run(ctx); close(done) }()
-	srv := httptest.NewServer(restapi.NewHandler(c, opts))
+	srv := httptest.NewUnstartedServer(restapi.NewHandler(c, opts))
+	server := ""
+	if overUnix {
+		sock := filepath.Join(t.TempDir(), "api.sock")
+		l, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Listener.Close()
+		srv.Listener = l
+		server = "unix:" + sock
+	}
+	srv.Start()
+	if !overUnix {
+		server = srv.URL
+	}
 	t.Cleanup(func() { srv.Close(); cancel(); <-done })
 	home := t.TempDir()
-	h := &harness{t: t, home: home, now: time.Now, vars: map[string]string{"HOME": home, "PROCSTAR_SERVER": srv.URL}}
+	h := &harness{t: t, home: home, now: time.Now, vars: map[string]string{"HOME": home, "PROCSTAR_SERVER": server}}
 	return h
 }
 
@@ -115,6 +138,30 @@ func TestRealServer(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "Server Version: v-test") {
 		t.Errorf("version: %+v", r)
 	}
+}
+
+// TestRealServerUnixSocket reads logs over a unix socket, where a
+// tempfile capture comes as the file itself and a memory capture as a
+// body: the bytes are the same either way.
+func TestRealServerUnixSocket(t *testing.T) {
+	h := newRealHarnessOn(t, restapi.Options{}, true)
+	yaml := strings.NewReplacer("mode: memory", "mode: tempfile").Replace(realProc("big", "seq 1 200000; echo oops >&2"))
+	check(t, h.run("apply", "-f", h.write("big.yaml", yaml)), 0, "proc/big created\n", "")
+	check(t, h.run("wait", "big", "--for=terminal", "--timeout=10s"), 0, "proc/big condition met\n", "")
+	var want strings.Builder
+	for i := 1; i <= 200000; i++ {
+		want.WriteString(itoa(i) + "\n")
+	}
+	r := h.run("logs", "big")
+	if r.code != 0 || r.stdout != want.String() {
+		t.Fatalf("logs: code %d, %d bytes (want %d), stderr %q", r.code, len(r.stdout), want.Len(), r.stderr)
+	}
+	check(t, h.run("logs", "big", "--tail-bytes", "7"), 0, "199999\n200000\n"[7:], "")
+	check(t, h.run("logs", "big", "--start", "6"), 0, want.String()[6:], "")
+	check(t, h.run("logs", "big", "--fd", "stderr"), 0, "oops\n", "")
+	check(t, h.run("apply", "-f", h.write("mem.yaml", realProc("mem", "echo hello"))), 0, "proc/mem created\n", "")
+	check(t, h.run("wait", "mem", "--for=terminal", "--timeout=10s"), 0, "proc/mem condition met\n", "")
+	check(t, h.run("logs", "mem"), 0, "hello\n", "")
 }
 
 func itoa(i int) string {
