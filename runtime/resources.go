@@ -102,9 +102,10 @@ func specLimits(spec *v1.ProcSpec) cgroup.Limits {
 		l.MemorySwapMax = u2i(sp.Slice.MemorySwapMax)
 		l.MemoryMin = u2i(sp.Slice.MemoryMin)
 		l.MemoryLow = u2i(sp.Slice.MemoryLow)
-		// systemd's OOMPolicy=kill is the kernel's memory.oom.group; stop
-		// and continue need nothing from the cgroup.
-		if pol := sp.Scope.OOMPolicy; pol != nil && *pol == "kill" {
+		// systemd's OOMPolicy=kill is the kernel's memory.oom.group. stop
+		// ends the whole unit after an OOM kill too, which oom.group does
+		// at once (see oomStopNote); continue needs nothing.
+		if pol := oomPolicy(spec); pol == "kill" || pol == "stop" {
 			oomGroup := true
 			l.OOMGroup = &oomGroup
 		}
@@ -137,6 +138,17 @@ func specLimits(spec *v1.ProcSpec) cgroup.Limits {
 	}
 	l.CPUWeight = rs.CPUWeight
 	return l
+}
+
+// oomStopNote says how the cgroup backend carries out OOMPolicy=stop.
+const oomStopNote = "OOMPolicy=stop is memory.oom.group=1 here: an OOM kill ends the whole cgroup at once, where systemd would first send SIGTERM"
+
+// oomPolicy is the spec's systemd scope OOMPolicy, or "".
+func oomPolicy(spec *v1.ProcSpec) string {
+	if sp := spec.SystemdProperties; sp != nil && sp.Scope.OOMPolicy != nil {
+		return *sp.Scope.OOMPolicy
+	}
+	return ""
 }
 
 // killTree reports whether spec asks for its leftovers to be killed.
@@ -280,6 +292,8 @@ func (r *Runtime) setupResources(id string, spec *v1.ProcSpec) (*resources, erro
 		if msg != "" {
 			res.status.Enforced = false
 			res.status.Message = msg + boundToV1(missing(l.Controllers(), r.opts.Cgroups.Controllers()))
+		} else if oomPolicy(spec) == "stop" {
+			res.status.Message = oomStopNote
 		}
 		res.status.Cgroup = r.cgroupRel(res.group.Path())
 		res.status.TreeKill = treeKillCgroup

@@ -253,6 +253,26 @@ func TestLimitsWithoutControllers(t *testing.T) {
 			t.Fatalf("cgroups left behind: %v", d)
 		}
 	})
+	t.Run("cgroup oom stop", func(t *testing.T) {
+		// OOMPolicy=stop is memory.oom.group=1: it needs memory, like kill.
+		rt, root := cgroupRT(t, Options{})
+		spec := shSpec(`cat "` + rt.cgroupMount + `$(sed -n 's/^0:://p' /proc/self/cgroup)/memory.oom.group"`)
+		spec.SystemdProperties = &v1.SystemdProperties{Scope: v1.SystemdScope{OOMPolicy: ptr("stop")}}
+		if !slices.Contains(root.Controllers(), "memory") {
+			_, err := rt.Start(context.Background(), []Request{{ID: "o", Spec: spec}})
+			if !errors.Is(err, ErrResourcesUnavailable) || !strings.Contains(err.Error(), "memory") {
+				t.Fatalf("err %v", err)
+			}
+			return
+		}
+		p, st := run(t, rt, spec)
+		if rs := st.Resources; rs == nil || !rs.Enforced || rs.Message != oomStopNote {
+			t.Fatalf("resources %+v", rs)
+		}
+		if out := output(t, p, 1); out != "1\n" {
+			t.Fatalf("memory.oom.group %q, want 1", out)
+		}
+	})
 	t.Run("cgroup best effort", func(t *testing.T) {
 		rt, root := cgroupRT(t, Options{BestEffortLimits: true})
 		if len(missing([]string{"memory", "pids"}, root.Controllers())) == 0 {
@@ -297,9 +317,14 @@ func TestSpecLimits(t *testing.T) {
 	if !specLimits(&v1.ProcSpec{}).IsZero() {
 		t.Fatal("empty spec has limits")
 	}
-	cont := &v1.ProcSpec{SystemdProperties: &v1.SystemdProperties{Scope: v1.SystemdScope{OOMPolicy: ptr("continue")}}}
-	if !specLimits(cont).IsZero() {
+	policy := func(p string) *v1.ProcSpec {
+		return &v1.ProcSpec{SystemdProperties: &v1.SystemdProperties{Scope: v1.SystemdScope{OOMPolicy: ptr(p)}}}
+	}
+	if !specLimits(policy("continue")).IsZero() {
 		t.Fatal("OOMPolicy=continue asks nothing of the cgroup")
+	}
+	if l := specLimits(policy("stop")); l.OOMGroup == nil || !*l.OOMGroup || len(l.Controllers()) != 1 {
+		t.Fatalf("OOMPolicy=stop: %+v, want memory.oom.group alone", l)
 	}
 }
 

@@ -329,7 +329,9 @@ type SystemdProperties struct {
 // SystemdScope holds settings of the proc's transient scope unit. Nil
 // means "don't set".
 type SystemdScope struct {
-	// oomPolicy is continue, stop or kill.
+	// oomPolicy is continue, stop or kill. Without systemd, on the cgroup
+	// backend, kill and stop both set memory.oom.group: an OOM kill ends
+	// the whole cgroup at once (stop gets no SIGTERM first).
 	// +optional
 	OOMPolicy *string `json:"oomPolicy,omitempty"`
 	// runtimeMaxUSec is systemd's RuntimeMaxUSec.
