@@ -47,10 +47,9 @@ if [[ ${OFFLINE:-} == 1 ]]; then
 	export GOPROXY=off GOFLAGS="${GOFLAGS:-} -mod=readonly"
 fi
 
-# procstar reads internal/version; procctl (for now) its own main.version.
-# -X of a symbol a binary lacks is ignored, so one set serves both.
+# Both binaries read their version from internal/version.
 pkg=procstar.dev/procstar/internal/version
-ldflags="-s -w -X $pkg.Version=$version -X $pkg.GitCommit=$commit -X main.version=$version"
+ldflags="-s -w -X $pkg.Version=$version -X $pkg.GitCommit=$commit"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -15,6 +15,7 @@ import (
 	v1 "procstar.dev/procstar/api/v1"
 	"procstar.dev/procstar/client"
 	"procstar.dev/procstar/client/clienttest"
+	"procstar.dev/procstar/internal/version"
 )
 
 var testNow = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
@@ -585,8 +586,11 @@ func TestConfig(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	h := newHarness(t)
+	old := version.Version
+	version.Version = "v1.2.3-test" // as make build's -ldflags -X sets it
+	t.Cleanup(func() { version.Version = old })
 	r := h.run("version")
-	if r.code != 0 || !strings.HasPrefix(r.stdout, "Client Version: ") || !strings.Contains(r.stdout, "Server Version: v0.0.0-fake (commit fake, go1.26, linux/amd64)\n") {
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "Client Version: v1.2.3-test (commit ") || !strings.Contains(r.stdout, "Server Version: v0.0.0-fake (commit fake, go1.26, linux/amd64)\n") {
 		t.Errorf("version: %+v", r)
 	}
 	r = h.run("version", "--client", "--server", "http://127.0.0.1:1")

@@ -2,36 +2,21 @@ package main
 
 import (
 	"fmt"
-	"runtime"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"procstar.dev/procstar/internal/version"
 )
 
-// version is set at link time (-ldflags "-X main.version=v1.2.3"); when it
-// is empty the module version from the build info is used.
-var version string
-
-// clientVersion is "VERSION (commit COMMIT, GOVERSION, OS/ARCH)".
+// clientVersion is "VERSION (commit COMMIT, GOVERSION, OS/ARCH)", from
+// the same link-time version as procstar's (internal/version).
 func clientVersion() string {
-	v, commit := version, ""
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if v == "" {
-			v = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				commit = s.Value
-			}
-		}
-	}
-	if v == "" {
-		v = "(devel)"
-	}
+	v := version.Get()
+	commit := v.GitCommit
 	if commit == "" {
 		commit = "unknown"
 	}
-	return fmt.Sprintf("%s (commit %s, %s, %s/%s)", v, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return fmt.Sprintf("%s (commit %s, %s, %s)", v.Version, commit, v.GoVersion, v.Platform)
 }
 
 func (a *app) versionCmd() *cobra.Command {
