@@ -160,14 +160,7 @@ func TestLogChunked(t *testing.T) {
 // the file; a compressed or followed body still goes by chunks.
 func TestLogSendFile(t *testing.T) {
 	out := pattern(3*logChunk + 12345)
-	f, err := os.CreateTemp(t.TempDir(), "out")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteString(out); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
+	f := tempFileOf(t, out)
 	tests := []struct {
 		path    string
 		headers []string
@@ -207,6 +200,20 @@ func TestLogSendFile(t *testing.T) {
 			t.Errorf("%s %v: %d files opened and %d chunks read, want %d and %d", tt.path, tt.headers, files, reads, tt.files, tt.reads)
 		}
 	}
+}
+
+// tempFileOf returns an open temp file holding data.
+func tempFileOf(t *testing.T, data string) *os.File {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(data); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
 }
 
 // decoders of Content-Encoding.

@@ -100,14 +100,7 @@ func getPassFd(t *testing.T, sock, path string, headers ...string) passResult {
 // request gets the body as usual.
 func TestLogPassFd(t *testing.T) {
 	out := pattern(3*logChunk + 777)
-	f, err := os.CreateTemp(t.TempDir(), "out")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteString(out); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
+	f := tempFileOf(t, out)
 	fb := logFixture("", false)
 	fb.procs["p"].file = map[int]*os.File{1: f}
 	fb.procs["p"].fileLen = map[int]int64{1: int64(len(out))}
