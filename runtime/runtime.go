@@ -76,8 +76,9 @@ type watch struct {
 
 // Runtime spawns procs and reaps them. It is safe for concurrent use.
 //
-// One goroutine (the reaper loop) watches an epoll set of every live pidfd, the error pipes of trampoline spawns and an eventfd
-// that stops it; it waits for that set through the Go netpoller. Nothing
+// One goroutine (the reaper loop) watches an epoll set of every live
+// pidfd, the error pipes of trampoline spawns and an eventfd that stops
+// it; it waits for that set through the Go netpoller. Nothing
 // blocks in that loop: captures are drained by a short-lived goroutine per
 // exited proc that has captures. A running proc costs its pidfd and a
 // small struct, no goroutine.
