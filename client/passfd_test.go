@@ -119,3 +119,40 @@ func TestLogsPassedFile(t *testing.T) {
 		}
 	}
 }
+
+// TestLogsPassedFileMissing: a server that says it passed a file and
+// passed none, or a bad window, gives ErrBadResponse, not a silent empty
+// log.
+func TestLogsPassedFileMissing(t *testing.T) {
+	for name, headers := range map[string]string{
+		"no file":    v1.HeaderPassFd + ": 1\r\n" + v1.HeaderOutputOffset + ": 0\r\n" + v1.HeaderOutputLength + ": 5\r\n",
+		"bad window": v1.HeaderPassFd + ": 1\r\n" + v1.HeaderOutputOffset + ": -1\r\n" + v1.HeaderOutputLength + ": x\r\n",
+	} {
+		sock := filepath.Join(t.TempDir(), "api.sock")
+		l, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			io.WriteString(conn, "HTTP/1.1 200 OK\r\n"+headers+"Content-Length: 0\r\nConnection: close\r\n\r\n")
+		})}
+		go srv.Serve(l)
+		t.Cleanup(func() { srv.Close() })
+		c, err := New(Config{Server: "unix:" + sock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := c.Logs(context.Background(), "p", LogOptions{})
+		if err == nil {
+			rc.Close()
+		}
+		if !errors.Is(err, ErrBadResponse) {
+			t.Errorf("%s: %v, want ErrBadResponse", name, err)
+		}
+	}
+}
