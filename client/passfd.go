@@ -26,16 +26,16 @@ const maxPassedFds = 4
 // SCM_RIGHTS messages.
 type fdConn struct {
 	*net.UnixConn
+	oob   []byte // Read's ancillary buffer; reads are not concurrent
 	mu    sync.Mutex
 	files []*os.File
 	err   error // ancillary data that could not be taken whole
 }
 
 func (c *fdConn) Read(p []byte) (int, error) {
-	oob := make([]byte, syscall.CmsgSpace(4*maxPassedFds))
-	n, oobn, flags, _, err := c.ReadMsgUnix(p, oob)
+	n, oobn, flags, _, err := c.ReadMsgUnix(p, c.oob)
 	if oobn > 0 || flags&syscall.MSG_CTRUNC != 0 {
-		c.take(oob[:oobn], flags&syscall.MSG_CTRUNC != 0)
+		c.take(c.oob[:oobn], flags&syscall.MSG_CTRUNC != 0)
 	}
 	return n, err
 }
@@ -86,7 +86,7 @@ func passFdClient(path string) (*http.Client, func() *fdConn) {
 			if err != nil {
 				return nil, err
 			}
-			c := &fdConn{UnixConn: nc.(*net.UnixConn)}
+			c := &fdConn{UnixConn: nc.(*net.UnixConn), oob: make([]byte, syscall.CmsgSpace(4*maxPassedFds))}
 			mu.Lock()
 			conn = c
 			mu.Unlock()
