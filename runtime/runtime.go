@@ -417,7 +417,10 @@ func (r *Runtime) loop() {
 	stop := false
 	// handle drains every ready event; it returns false when there is
 	// nothing left, so the netpoller parks the goroutine until the epoll
-	// fd is readable again.
+	// fd is readable again. A batch smaller than events was everything
+	// ready when it was taken, and each handler drains its fd: anything
+	// that becomes ready after that makes the epoll fd readable anew, so
+	// handle returns without another epoll_wait to find the set empty.
 	handle := func(fd uintptr) bool {
 		for !stop {
 			n, err := unix.EpollWait(int(fd), events, 0)
@@ -451,6 +454,9 @@ func (r *Runtime) loop() {
 					r.readErrPipe(tok, w)
 				}
 			}
+			if !stop && n < len(events) {
+				return false
+			}
 		}
 		return true
 	}
@@ -467,7 +473,7 @@ func (r *Runtime) reap(tok uint64, w *watch) {
 	p := w.proc
 	// The zombie's last /proc/PID/stat: the pid cannot be reused before
 	// wait4 below.
-	stat, statErr := procfs.ReadStat(p.pid)
+	stat, statErr := p.readStat()
 	var ws unix.WaitStatus
 	var ru unix.Rusage
 	var wpid int

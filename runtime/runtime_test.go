@@ -401,15 +401,24 @@ func TestManyTrue(t *testing.T) {
 	for i := range reqs {
 		reqs[i] = Request{ID: "t" + strconv.Itoa(i), Spec: &v1.ProcSpec{Argv: []string{"/bin/true"}}}
 	}
+	fds := openFds(t)
 	ps, err := rt.Start(context.Background(), reqs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range ps {
 		waitDone(t, p, 30*time.Second)
-		if st := p.Status(); exitCode(st) != 0 || len(st.Errors) != 0 {
+		st := p.Status()
+		if exitCode(st) != 0 || len(st.Errors) != 0 {
 			t.Fatalf("%s: %+v", p.ID(), st)
 		}
+		if st.ProcStat == nil || st.ProcStat.Pid != p.Pid() || st.ProcStat.State != "Z" {
+			t.Fatalf("%s: zombie stat %+v", p.ID(), st.ProcStat)
+		}
+	}
+	// Neither the pidfds nor the kept stat files outlive the reap.
+	if now := openFds(t); now != fds {
+		t.Errorf("%d fds open before, %d after", fds, now)
 	}
 }
 

@@ -389,3 +389,60 @@ func TestReadStatZombie(t *testing.T) {
 	}
 	t.Fatal("child never became a zombie")
 }
+
+// TestStatFile reads one kept-open stat file as its process runs, turns
+// zombie and is reaped: every read is fresh, the zombie's reads, and after
+// the reap the read fails rather than read whatever has the pid next.
+func TestStatFile(t *testing.T) {
+	// The child runs until its stdin closes, then exits 3.
+	cmd := exec.Command("sh", "-c", "read x; exit 3")
+	w, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	reaped := false
+	t.Cleanup(func() {
+		if !reaped {
+			_ = unix.Kill(pid, unix.SIGKILL)
+			_ = cmd.Wait()
+		}
+	})
+	f, err := OpenStat(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Pid != pid || st.State == "Z" {
+		t.Fatalf("running: pid %d state %q", st.Pid, st.State)
+	}
+	w.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for st.State != "Z" {
+		if time.Now().After(deadline) {
+			t.Fatalf("never read the zombie; last state %q", st.State)
+		}
+		time.Sleep(2 * time.Millisecond)
+		if st, err = f.Read(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.ExitCode != 3<<8 {
+		t.Errorf("zombie exit_code %d, want %d", st.ExitCode, 3<<8)
+	}
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	reaped = true
+	if st, err := f.Read(); !errors.Is(err, unix.ESRCH) {
+		t.Errorf("read after the reap: %+v, %v; want ESRCH", st, err)
+	}
+}
