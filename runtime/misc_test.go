@@ -182,35 +182,3 @@ func TestLibcSignalsAreThirtyTwoAndThree(t *testing.T) {
 		t.Fatalf("libcSignals covers %v", got)
 	}
 }
-
-// TestKeepStat: the stat file is kept while the agent's fds are below half
-// the limit, and closed, not leaked, above it.
-func TestKeepStat(t *testing.T) {
-	pid := os.Getpid()
-	if f := keepStat(pid, 0); f != nil {
-		t.Errorf("kept with an unknown limit")
-		f.Close()
-	}
-	f := keepStat(pid, 1<<30)
-	if f == nil {
-		t.Fatal("not kept under a large limit")
-	}
-	st, err := f.Read()
-	if err != nil || st.Pid != pid {
-		t.Errorf("read %+v, %v", st, err)
-	}
-	fd := f.Fd()
-	f.Close()
-	// The lowest free fd is the one just closed: a limit of 2*fd puts the
-	// next open at the edge.
-	if f := keepStat(pid, uint64(2*fd)); f != nil {
-		t.Errorf("kept fd %d with limit %d", f.Fd(), 2*fd)
-		f.Close()
-	}
-	if fdOpen(fd) {
-		t.Errorf("fd %d left open", fd)
-	}
-	if f := keepStat(1<<30, 1<<30); f != nil {
-		t.Errorf("kept the stat of a missing pid")
-	}
-}

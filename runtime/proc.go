@@ -49,12 +49,8 @@ type Proc struct {
 	// mu guards everything below. It is held only to copy or set fields and
 	// around pidfd_send_signal/kill (non-blocking syscalls), so signals can
 	// never reach a pid the reaper has already reaped.
-	mu    sync.Mutex
-	pidfd int // -1 once reaped
-	// statFile is the child's /proc/PID/stat kept open (see keepStat);
-	// nil once reaped, or if not kept. Only the reaper (in setReaped) and
-	// detach close it, under mu; Status reads it under mu.
-	statFile *procfs.StatFile
+	mu       sync.Mutex
+	pidfd    int // -1 once reaped
 	errors   []string
 	errBuf   []byte // undecoded error-pipe bytes
 	errPipe  bool   // an error pipe is still open
@@ -149,7 +145,10 @@ func (p *Proc) setReaped(stop time.Time, ws unix.WaitStatus, ru *unix.Rusage, st
 	defer p.mu.Unlock()
 	p.reaped = true
 	p.stop = stop
-	p.closeFds()
+	if p.pidfd >= 0 {
+		unix.Close(p.pidfd)
+		p.pidfd = -1
+	}
 	p.stat = stat
 	if waitErr != nil {
 		p.errors = append(p.errors, "wait failed: "+osError(waitErr))
@@ -164,41 +163,10 @@ func (p *Proc) setReaped(stop time.Time, ws unix.WaitStatus, ru *unix.Rusage, st
 func (p *Proc) detach() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.closeFds()
-}
-
-// closeFds closes the pidfd and the kept stat file. p.mu must be held.
-func (p *Proc) closeFds() {
 	if p.pidfd >= 0 {
 		unix.Close(p.pidfd)
 		p.pidfd = -1
 	}
-	if p.statFile != nil {
-		p.statFile.Close()
-		p.statFile = nil
-	}
-}
-
-// readStat reads the child's /proc/PID/stat, through the kept file if
-// there is one. Only the reaper, before the reap, calls it: nothing closes
-// the file meanwhile.
-func (p *Proc) readStat() (*v1.ProcStat, error) {
-	if p.statFile != nil {
-		return p.statFile.Read()
-	}
-	return procfs.ReadStat(p.pid)
-}
-
-// runningStat is readStat for any caller: the kept file is read under mu,
-// which the reaper takes to close it.
-func (p *Proc) runningStat() (*v1.ProcStat, error) {
-	p.mu.Lock()
-	if f := p.statFile; f != nil {
-		defer p.mu.Unlock()
-		return f.Read()
-	}
-	p.mu.Unlock()
-	return procfs.ReadStat(p.pid)
 }
 
 // markExited closes Exited if the proc is reaped and its error pipe is
@@ -320,7 +288,7 @@ func (p *Proc) Status() v1.ProcStatus {
 	st.Resources = p.Resources()
 
 	if p.pid != 0 && !reaped {
-		stat, errS := p.runningStat()
+		stat, errS := procfs.ReadStat(p.pid)
 		statm, errM := procfs.ReadStatm(p.pid)
 		// Use the reads only if the pid was still ours throughout: it
 		// cannot be reused before the reaper has reaped it.

@@ -473,7 +473,7 @@ func (r *Runtime) reap(tok uint64, w *watch) {
 	p := w.proc
 	// The zombie's last /proc/PID/stat: the pid cannot be reused before
 	// wait4 below.
-	stat, statErr := p.readStat()
+	stat, statErr := procfs.ReadStat(p.pid)
 	var ws unix.WaitStatus
 	var ru unix.Rusage
 	var wpid int

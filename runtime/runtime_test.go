@@ -416,7 +416,7 @@ func TestManyTrue(t *testing.T) {
 			t.Fatalf("%s: zombie stat %+v", p.ID(), st.ProcStat)
 		}
 	}
-	// Neither the pidfds nor the kept stat files outlive the reap.
+	// No pidfd outlives the reap.
 	if now := openFds(t); now != fds {
 		t.Errorf("%d fds open before, %d after", fds, now)
 	}

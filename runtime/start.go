@@ -16,7 +16,6 @@ import (
 	v1 "procstar.dev/procstar/api/v1"
 	"procstar.dev/procstar/internal/signals"
 	"procstar.dev/procstar/runtime/capture"
-	"procstar.dev/procstar/runtime/procfs"
 	"procstar.dev/procstar/runtime/trampoline"
 )
 
@@ -466,13 +465,9 @@ func (r *Runtime) startOne(ctx context.Context, req Request, pipes map[pipeKey]*
 			c.Close()
 		}
 	}
-	var fdLimit uint64 // 0: unknown
 	var lim unix.Rlimit
-	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil {
-		fdLimit = lim.Cur
-		if uint64(pl.maxFd) >= lim.Cur {
-			pl.errors = append(pl.errors, fmt.Sprintf("failed to set up fd %d: %s", pl.maxFd, osError(unix.EBADF)))
-		}
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && uint64(pl.maxFd) >= lim.Cur {
+		pl.errors = append(pl.errors, fmt.Sprintf("failed to set up fd %d: %s", pl.maxFd, osError(unix.EBADF)))
 	}
 	if len(pl.errors) > 0 {
 		closeAll()
@@ -665,7 +660,6 @@ func (r *Runtime) startOne(ctx context.Context, req Request, pipes map[pipeKey]*
 		return fail("no pidfd for child")
 	}
 	p.pidfd = pidfd
-	p.statFile = keepStat(pid, fdLimit)
 	if errR >= 0 {
 		p.errPipe = true
 		if err := unix.SetNonblock(errR, true); err != nil {
@@ -692,28 +686,6 @@ func (r *Runtime) startOne(ctx context.Context, req Request, pipes map[pipeKey]*
 	}
 	log.V(1).Info("started", "pid", pid)
 	return p
-}
-
-// keepStat opens the child's /proc/PID/stat to keep until the reap: the
-// zombie snapshot the reaper takes, and every snapshot while the proc
-// runs, then cost one pread instead of a path walk, which matters most at
-// the reap, on the way to Done. It is only a cache, and it costs a second
-// fd per running proc besides the pidfd: it is not kept once the agent's
-// fds reach half of fdLimit (the lowest free fd is the new one), so procs
-// never run short of fds, or if the open fails.
-func keepStat(pid int, fdLimit uint64) *procfs.StatFile {
-	if fdLimit == 0 {
-		return nil
-	}
-	f, err := procfs.OpenStat(pid)
-	if err != nil {
-		return nil
-	}
-	if uint64(f.Fd()) >= fdLimit/2 {
-		f.Close()
-		return nil
-	}
-	return f
 }
 
 // endReapedHere ends a proc that startOne had to reap itself, as the

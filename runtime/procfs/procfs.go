@@ -354,16 +354,6 @@ var bufPool = sync.Pool{New: func() any { return new([bufSize]byte) }}
 // calls parse on the bytes, which parse must not keep.
 func readProcFile[T any](pid int, name string, parse func([]byte) (T, error)) (T, error) {
 	var zero T
-	fd, err := openProcFile(pid, name)
-	if err != nil {
-		return zero, err
-	}
-	defer unix.Close(fd)
-	return readOpen(fd, pid, name, false, parse)
-}
-
-// openProcFile opens /proc/PID/NAME read-only.
-func openProcFile(pid int, name string) (int, error) {
 	var pathBuf [48]byte
 	path := append(pathBuf[:0], "/proc/"...)
 	path = strconv.AppendInt(path, int64(pid), 10)
@@ -371,19 +361,12 @@ func openProcFile(pid int, name string) (int, error) {
 	path = append(path, name...)
 	fd, err := unix.Open(string(path), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return -1, fmt.Errorf("open /proc/%d/%s: %w", pid, name, err)
+		return zero, fmt.Errorf("open /proc/%d/%s: %w", pid, name, err)
 	}
-	return fd, nil
-}
-
-// readOpen reads the whole of /proc/PID/NAME, open on fd, into a pooled
-// buffer and calls parse on it; with again, from offset 0 by pread, so a
-// file kept open reads fresh contents each time.
-func readOpen[T any](fd, pid int, name string, again bool, parse func([]byte) (T, error)) (T, error) {
-	var zero T
+	defer unix.Close(fd)
 	buf := bufPool.Get().(*[bufSize]byte)
 	defer bufPool.Put(buf)
-	n, err := readFull(fd, buf[:], name == "stat" || name == "statm", again)
+	n, err := readFull(fd, buf[:], name == "stat" || name == "statm")
 	if err != nil {
 		return zero, fmt.Errorf("read /proc/%d/%s: %w", pid, name, err)
 	}
@@ -393,20 +376,13 @@ func readOpen[T any](fd, pid int, name string, again bool, parse func([]byte) (T
 	return parse(buf[:n])
 }
 
-// readFull reads until EOF or a full buffer, with pread from offset 0 if
-// positional. With oneLine (stat and statm, one line each, made whole by
-// one show call of a seq_file), a read that stops short at a newline is
-// the whole file: the EOF read is skipped.
-func readFull(fd int, buf []byte, oneLine, positional bool) (int, error) {
+// readFull reads until EOF or a full buffer. With oneLine (stat and statm,
+// one line each, made whole by one show call of a seq_file), a read that
+// stops short at a newline is the whole file: the EOF read is skipped.
+func readFull(fd int, buf []byte, oneLine bool) (int, error) {
 	n := 0
 	for n < len(buf) {
-		var m int
-		var err error
-		if positional {
-			m, err = unix.Pread(fd, buf[n:], int64(n))
-		} else {
-			m, err = unix.Read(fd, buf[n:])
-		}
+		m, err := unix.Read(fd, buf[n:])
 		if err == unix.EINTR {
 			continue
 		}
@@ -432,36 +408,6 @@ func ReadStat(pid int) (*v1.ProcStat, error) {
 	c := SystemClock()
 	return readProcFile(pid, "stat", func(b []byte) (*v1.ProcStat, error) { return ParseStat(b, c) })
 }
-
-// StatFile is /proc/PID/stat of one process, kept open to be read again.
-// The open file stays bound to that process, not to its pid number: once
-// the process has been reaped, Read fails (ESRCH) and never reads a later
-// process that reused the pid. A zombie's stat still reads.
-type StatFile struct {
-	fd  int
-	pid int
-}
-
-// OpenStat opens /proc/PID/stat. The caller must Close it.
-func OpenStat(pid int) (*StatFile, error) {
-	fd, err := openProcFile(pid, "stat")
-	if err != nil {
-		return nil, err
-	}
-	return &StatFile{fd: fd, pid: pid}, nil
-}
-
-// Read reads and decodes the file afresh with SystemClock, with one pread.
-func (f *StatFile) Read() (*v1.ProcStat, error) {
-	c := SystemClock()
-	return readOpen(f.fd, f.pid, "stat", true, func(b []byte) (*v1.ProcStat, error) { return ParseStat(b, c) })
-}
-
-// Fd returns the file's descriptor.
-func (f *StatFile) Fd() int { return f.fd }
-
-// Close closes the file.
-func (f *StatFile) Close() error { return unix.Close(f.fd) }
 
 // ReadStatm reads and decodes /proc/PID/statm.
 func ReadStatm(pid int) (*v1.ProcStatm, error) {
