@@ -170,6 +170,8 @@ func rssHelper(mode string, args []string) int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+		// The start time is Start's; Status reads /proc of each child.
+		res.StartSec = time.Since(start).Seconds()
 		for _, p := range ps {
 			if st := p.Status(); len(st.Errors) > 0 {
 				fmt.Fprintln(os.Stderr, st.Errors)
@@ -205,10 +207,10 @@ func rssHelper(mode string, args []string) int {
 			}
 			cmds = append(cmds, c)
 		}
+		res.StartSec = time.Since(start).Seconds()
 	default:
 		return 2
 	}
-	res.StartSec = time.Since(start).Seconds()
 	goruntime.GC()
 	res.RSSAfterKiB = readStatusKiB("VmRSS")
 	res.HWMKiB = readStatusKiB("VmHWM")
