@@ -88,8 +88,10 @@ func (n *node) create(tb testing.TB, c *http.Client, name string, argv ...string
 }
 
 // rawSpawnWait is the baseline: rawspawn.Run of /bin/true, total times,
-// workers goroutines at a time.
+// workers goroutines at a time. The children get this process's
+// environment, as the procs under test inherit it.
 func rawSpawnWait(tb testing.TB, total, workers int) time.Duration {
+	env := os.Environ()
 	var wg sync.WaitGroup
 	start := time.Now()
 	per := total / workers
@@ -98,7 +100,7 @@ func rawSpawnWait(tb testing.TB, total, workers int) time.Duration {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < per; i++ {
-				if err := rawspawn.Run("/bin/true", nil); err != nil {
+				if err := rawspawn.Run("/bin/true", env); err != nil {
 					tb.Error(err)
 					return
 				}

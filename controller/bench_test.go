@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -53,9 +54,11 @@ func runParallel(b *testing.B, n, conc int, f func(i int) error) time.Duration {
 // ratio is controller throughput over raw throughput.
 func BenchmarkCreateWait(b *testing.B) {
 	c, ctx := newReal(b, nil)
+	// The raw children get the environment the procs inherit.
+	env := os.Environ()
 	var rawTotal, ctlTotal time.Duration
 	for iter := 0; b.Loop(); iter++ {
-		rawTotal += runParallel(b, benchProcs, benchConcurrency, func(int) error { return rawspawn.Run("/bin/true", nil) })
+		rawTotal += runParallel(b, benchProcs, benchConcurrency, func(int) error { return rawspawn.Run("/bin/true", env) })
 
 		var waiters sync.Map // name -> chan struct{}
 		wctx, cancel := context.WithCancel(ctx)
