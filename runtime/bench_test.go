@@ -18,13 +18,27 @@ import (
 	"procstar.dev/procstar/internal/rawspawn"
 )
 
+// runtimeSpawnTrue starts spec and waits on Done for its status.
 func runtimeSpawnTrue(rt *Runtime, spec *v1.ProcSpec) error {
 	ps, err := rt.Start(context.Background(), []Request{{ID: "t", Spec: spec}})
 	if err != nil {
 		return err
 	}
 	<-ps[0].Done()
-	if st := ps[0].Status(); exitCode(st) != 0 {
+	return checkTrue(ps[0].Status())
+}
+
+// runtimeWaitTrue starts spec and waits with Wait.
+func runtimeWaitTrue(rt *Runtime, spec *v1.ProcSpec) error {
+	ps, err := rt.Start(context.Background(), []Request{{ID: "t", Spec: spec}})
+	if err != nil {
+		return err
+	}
+	return checkTrue(ps[0].Wait())
+}
+
+func checkTrue(st v1.ProcStatus) error {
+	if exitCode(st) != 0 {
 		return fmt.Errorf("status %+v", st)
 	}
 	return nil
@@ -65,20 +79,29 @@ func timeParallel(b *testing.B, n, conc int, f func() error) time.Duration {
 // blocks of 10 so that load changes on the machine hit both alike, and
 // returns the total wall time of each.
 func interleave(bt *testing.B, n, conc int, a, b func() error) (time.Duration, time.Duration) {
+	d := interleaveAll(bt, n, conc, a, b)
+	return d[0], d[1]
+}
+
+// interleaveAll is interleave for any number of functions.
+func interleaveAll(bt *testing.B, n, conc int, fs ...func() error) []time.Duration {
 	const block = 10
-	var da, db time.Duration
+	d := make([]time.Duration, len(fs))
 	for done := 0; done < n; done += block {
 		k := min(block, n-done)
-		da += timeParallel(bt, k, conc, a)
-		db += timeParallel(bt, k, conc, b)
+		for i, f := range fs {
+			d[i] += timeParallel(bt, k, conc, f)
+		}
 	}
-	return da, db
+	return d
 }
 
 // BenchmarkSpawnTrue measures spawn+reap of /bin/true through Runtime.Start
-// and Done against the raw ForkExec+pidfd+poll+wait4 loop in the same run
-// (ratio = runtime ops/s ÷ raw ops/s, target ≥ 0.9), and the trampoline
-// against the direct path (ratio = trampoline ops/s ÷ direct ops/s).
+// and Wait against the raw ForkExec+pidfd+poll+wait4 loop in the same run
+// (ratio = runtime ops/s ÷ raw ops/s, target ≥ 0.9); done-ratio is the
+// same through Done, the path of callers with many procs in flight, where
+// the reaper loop reaps. It also measures the trampoline against the
+// direct path (ratio = trampoline ops/s ÷ direct ops/s).
 func BenchmarkSpawnTrue(b *testing.B) {
 	env := os.Environ()
 	spec := &v1.ProcSpec{Argv: []string{"/bin/true"}}
@@ -89,15 +112,18 @@ func BenchmarkSpawnTrue(b *testing.B) {
 			// ignored or blocked signal, as the tests do (see modes).
 			rt.trampoline = false
 			raw := func() error { return rawspawn.Run("/bin/true", env) }
-			viaRT := func() error { return runtimeSpawnTrue(rt, spec) }
-			interleave(b, 20, conc, raw, viaRT) // warm up
+			viaWait := func() error { return runtimeWaitTrue(rt, spec) }
+			viaDone := func() error { return runtimeSpawnTrue(rt, spec) }
+			interleaveAll(b, 20, conc, raw, viaWait, viaDone) // warm up
 			b.ResetTimer()
-			rawD, rtD := interleave(b, b.N, conc, raw, viaRT)
-			rawRate := float64(b.N) / rawD.Seconds()
-			rtRate := float64(b.N) / rtD.Seconds()
+			d := interleaveAll(b, b.N, conc, raw, viaWait, viaDone)
+			rawRate := float64(b.N) / d[0].Seconds()
+			waitRate := float64(b.N) / d[1].Seconds()
+			doneRate := float64(b.N) / d[2].Seconds()
 			b.ReportMetric(rawRate, "raw-spawns/s")
-			b.ReportMetric(rtRate, "runtime-spawns/s")
-			b.ReportMetric(rtRate/rawRate, "ratio")
+			b.ReportMetric(waitRate, "runtime-spawns/s")
+			b.ReportMetric(waitRate/rawRate, "ratio")
+			b.ReportMetric(doneRate/rawRate, "done-ratio")
 		})
 	}
 	b.Run("trampoline", func(b *testing.B) {

@@ -6,6 +6,11 @@
 // drains its output captures with a bound, and sends signals through the
 // pidfd.
 //
+// Callers learn of the end of a proc from Done, which costs them nothing
+// while the proc runs; a caller that waits on one proc at a time may call
+// Wait instead, which reaps the child in its own thread, as a hand-written
+// parent does, and so reports the exit sooner.
+//
 // It has no policy: no restarts, no timeouts, no phases or conditions, no
 // table of procs by name. Those live in the controller, which builds on
 // Runtime.Start and the Proc methods.

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -45,6 +46,13 @@ type Proc struct {
 	removed chan struct{}
 	exited  chan struct{}
 	done    chan struct{}
+	// rt is the Runtime that started the proc; tok is its pidfd's watch
+	// token there (set under rt.mu). Both are zero if it never forked.
+	rt  *Runtime
+	tok uint64
+	// reaping is set by whoever reaps the child, the reaper loop or Wait,
+	// so that exactly one does.
+	reaping atomic.Bool
 
 	// mu guards everything below. It is held only to copy or set fields and
 	// around pidfd_send_signal/kill (non-blocking syscalls), so signals can

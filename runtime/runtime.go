@@ -366,6 +366,9 @@ func (r *Runtime) register(kind watchKind, fd int, p *Proc) error {
 	tok := r.nextToken
 	r.nextToken++
 	r.watches[tok] = &watch{kind: kind, fd: fd, proc: p}
+	if kind == watchPidfd {
+		p.rt, p.tok = r, tok
+	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN}
 	if kind == watchPidfd {
 		ev.Events |= unix.EPOLLONESHOT
@@ -469,8 +472,29 @@ func (r *Runtime) loop() {
 }
 
 // reap handles a readable pidfd: the child has exited and is a zombie.
+// A proc that Wait has taken over is left to it.
 func (r *Runtime) reap(tok uint64, w *watch) {
 	p := w.proc
+	if !p.reaping.CompareAndSwap(false, true) {
+		return
+	}
+	if !r.reapZombie(p, unix.WNOHANG) {
+		// Not reapable yet (cannot happen once the pidfd is readable):
+		// wait for the next report.
+		p.reaping.Store(false)
+		if err := r.rearm(tok, w.fd); err != nil {
+			r.log.Error(err, "re-arming a pidfd watch", "proc", p.id, "pid", p.pid)
+		}
+		return
+	}
+	r.forget(tok)
+	r.afterExit(p, false)
+}
+
+// reapZombie snapshots the zombie's /proc/PID/stat and reaps it with wait4
+// (options: 0 or WNOHANG), recording both. It reports false if WNOHANG
+// found the child still running. The caller holds p.reaping.
+func (r *Runtime) reapZombie(p *Proc, options int) bool {
 	// The zombie's last /proc/PID/stat: the pid cannot be reused before
 	// wait4 below.
 	stat, statErr := procfs.ReadStat(p.pid)
@@ -479,21 +503,15 @@ func (r *Runtime) reap(tok uint64, w *watch) {
 	var wpid int
 	var err error
 	for {
-		wpid, err = unix.Wait4(p.pid, &ws, unix.WNOHANG|unix.WALL, &ru)
+		wpid, err = unix.Wait4(p.pid, &ws, options|unix.WALL, &ru)
 		if !errors.Is(err, unix.EINTR) {
 			break
 		}
 	}
 	if err == nil && wpid == 0 {
-		// Not reapable yet (cannot happen once the pidfd is readable):
-		// wait for the next report.
-		if err := r.rearm(tok, w.fd); err != nil {
-			r.log.Error(err, "re-arming a pidfd watch", "proc", p.id, "pid", p.pid)
-		}
-		return
+		return false
 	}
 	stop := time.Now()
-	r.forget(tok)
 	if statErr != nil {
 		r.log.V(1).Info("reading zombie stat failed", "proc", p.id, "pid", p.pid, "error", statErr.Error())
 	}
@@ -503,7 +521,49 @@ func (r *Runtime) reap(tok uint64, w *watch) {
 	} else {
 		r.log.V(1).Info("reaped", "proc", p.id, "pid", p.pid, "waitStatus", int(ws))
 	}
-	r.afterExit(p)
+	return true
+}
+
+// Wait blocks until the proc is done and returns its final status.
+//
+// It is for a caller that waits on one proc at a time, as a hand-written
+// parent does. Unless the reaper loop has already taken the child, Wait
+// takes its pidfd out of the loop's set, sleeps in poll(2) on it in the
+// calling thread and reaps the child there: the exit reaches the caller
+// without the loop waking and handing it over. Like os.Process.Wait, it
+// holds an OS thread while it waits; a caller with many procs in flight
+// should wait on Done instead, which costs no thread.
+func (p *Proc) Wait() v1.ProcStatus {
+	if r := p.rt; r != nil && r.takeOver(p) {
+		fds := []unix.PollFd{{Fd: int32(p.pidfd), Events: unix.POLLIN}}
+		for {
+			_, err := unix.Poll(fds, -1)
+			if !errors.Is(err, unix.EINTR) {
+				break
+			}
+		}
+		r.reapZombie(p, 0)
+		// A trampoline child's error pipe is still the loop's: then the
+		// loop finishes the proc at the pipe's EOF.
+		r.afterExit(p, true)
+	}
+	<-p.done
+	return p.Status()
+}
+
+// takeOver claims the reap of p for Wait: it reports false if the loop has
+// claimed it (or the Runtime is closed, so no one will), and otherwise
+// takes the pidfd out of the epoll set. The pidfd stays open until the
+// reap, which only the claimant does.
+func (r *Runtime) takeOver(p *Proc) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || r.watches[p.tok] == nil || !p.reaping.CompareAndSwap(false, true) {
+		return false
+	}
+	_ = unix.EpollCtl(r.epfd, unix.EPOLL_CTL_DEL, p.pidfd, nil)
+	delete(r.watches, p.tok)
+	return true
 }
 
 // readErrPipe collects trampoline error-pipe bytes until EOF.
@@ -528,15 +588,16 @@ func (r *Runtime) readErrPipe(tok uint64, w *watch) {
 			w.proc.addError("error pipe: " + osError(err))
 		}
 		w.proc.errPipeDone()
-		r.afterExit(w.proc)
+		r.afterExit(w.proc, false)
 		return
 	}
 }
 
 // afterExit closes Exited once the child is reaped and its error pipe (if
-// any) is at EOF, then, off the loop, finalizes its cgroup or units and
-// perf counters, drains captures and closes Done.
-func (r *Runtime) afterExit(p *Proc) {
+// any) is at EOF, then finalizes its cgroup or units and perf counters,
+// drains captures and closes Done: off the loop, or in the caller's
+// goroutine with inline (for Wait, whose finish Close must not wait for).
+func (r *Runtime) afterExit(p *Proc, inline bool) {
 	if !p.markExited() {
 		return
 	}
@@ -545,23 +606,33 @@ func (r *Runtime) afterExit(p *Proc) {
 			p.markDone()
 			return
 		}
-		if r.quickFinalize(p) {
+		if !inline && r.quickFinalize(p) {
 			return
 		}
+	}
+	if inline {
+		r.finish(p)
+		return
 	}
 	r.drainWG.Add(1)
 	go func() {
 		defer r.drainWG.Done()
-		// The tree goes first: a leftover holding a pipe would hold up
-		// the drain.
-		remove := r.finalizeResources(p)
-		deadline := time.Now().Add(r.opts.DrainTimeout)
-		for _, c := range p.captureList() {
-			if !c.cap.Drain(deadline) {
-				r.log.Info("capture drain timed out", "proc", p.id, "pid", p.pid, "fd", c.fd)
-			}
-		}
-		p.markDone()
-		p.finishRemove(remove)
+		r.finish(p)
 	}()
+}
+
+// finish finalizes the resources and perf counters of an exited proc,
+// drains its captures and closes Done.
+func (r *Runtime) finish(p *Proc) {
+	// The tree goes first: a leftover holding a pipe would hold up the
+	// drain.
+	remove := r.finalizeResources(p)
+	deadline := time.Now().Add(r.opts.DrainTimeout)
+	for _, c := range p.captureList() {
+		if !c.cap.Drain(deadline) {
+			r.log.Info("capture drain timed out", "proc", p.id, "pid", p.pid, "fd", c.fd)
+		}
+	}
+	p.markDone()
+	p.finishRemove(remove)
 }

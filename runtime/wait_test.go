@@ -1,0 +1,136 @@
+package runtime
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	v1 "procstar.dev/procstar/api/v1"
+)
+
+// TestWait: Wait returns the final status, reaped in the caller's thread
+// or by the loop, with output drained, in both spawn modes.
+func TestWait(t *testing.T) {
+	modes(t, func(t *testing.T, rt *Runtime) {
+		fds := openFds(t)
+		ps, err := rt.Start(context.Background(), []Request{
+			{ID: "out", Spec: shSpec("sleep 0.1; echo hi; exit 3")},
+			{ID: "true", Spec: &v1.ProcSpec{Argv: []string{"/bin/true"}}},
+			{ID: "missing", Spec: &v1.ProcSpec{Argv: []string{"/nonexistent/x"}}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			t.Cleanup(func() { p.Release() })
+		}
+		st := ps[0].Wait()
+		if exitCode(st) != 3 || len(st.Errors) != 0 || st.Rusage == nil {
+			t.Fatalf("out: %+v", st)
+		}
+		if st.ProcStat == nil || st.ProcStat.Pid != ps[0].Pid() || st.ProcStat.State != "Z" {
+			t.Fatalf("out: zombie stat %+v", st.ProcStat)
+		}
+		if got := output(t, ps[0], 1); got != "hi\n" {
+			t.Fatalf("out: stdout %q", got)
+		}
+		select {
+		case <-ps[0].Done():
+		default:
+			t.Fatal("out: Wait returned before Done")
+		}
+		// By now the loop may well have reaped /bin/true: Wait leaves it be.
+		if st := ps[1].Wait(); exitCode(st) != 0 || len(st.Errors) != 0 {
+			t.Fatalf("true: %+v", st)
+		}
+		if st := ps[2].Wait(); st.ExitCode != nil && exitCode(st) == 0 || len(st.Errors) == 0 {
+			t.Fatalf("missing: %+v", st)
+		}
+		// A second Wait, and Done, see the same end.
+		if st := ps[0].Wait(); exitCode(st) != 3 {
+			t.Fatalf("second Wait: %+v", st)
+		}
+		if now := openFds(t); now != fds {
+			t.Errorf("%d fds open before, %d after", fds, now)
+		}
+	})
+}
+
+// TestWaitRaces: Wait races the reaper loop, other Waits and Done for
+// children that exit at once; each child is reaped exactly once (a second
+// wait4 would fail with ECHILD and say so in the errors).
+func TestWaitRaces(t *testing.T) {
+	rt := newRT(t, Options{})
+	n := 300
+	if testing.Short() {
+		n = 50
+	}
+	fds := openFds(t)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		ps, err := rt.Start(context.Background(), []Request{{ID: "t" + strconv.Itoa(i), Spec: &v1.ProcSpec{Argv: []string{"/bin/true"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := ps[0]
+		// From at once to after the exit: Wait takes some children over,
+		// finds others being reaped or reaped by the loop.
+		delay := time.Duration(i%8) * 200 * time.Microsecond
+		for range 2 {
+			wg.Go(func() {
+				time.Sleep(delay)
+				if st := p.Wait(); exitCode(st) != 0 || len(st.Errors) != 0 {
+					t.Errorf("%s: %+v", p.ID(), st)
+				}
+			})
+		}
+		waitDone(t, p, 10*time.Second)
+	}
+	wg.Wait()
+	if now := openFds(t); now != fds {
+		t.Errorf("%d fds open before, %d after", fds, now)
+	}
+}
+
+// TestWaitAcrossClose: a Wait that has taken its child over still ends
+// when the child exits after the Runtime is closed.
+func TestWaitAcrossClose(t *testing.T) {
+	rt, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := rt.Start(context.Background(), []Request{{ID: "s", Spec: &v1.ProcSpec{Argv: []string{"/bin/sleep", "0.3"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := ps[0]
+	got := make(chan v1.ProcStatus, 1)
+	go func() { got <- p.Wait() }()
+	// Wait has taken the child once its watch is gone from the set.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		rt.mu.Lock()
+		taken := rt.watches[p.tok] == nil
+		rt.mu.Unlock()
+		if taken {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Wait did not take the child over")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := rt.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case st := <-got:
+		if exitCode(st) != 0 || len(st.Errors) != 0 {
+			t.Fatalf("%+v", st)
+		}
+	case <-time.After(10 * time.Second):
+		p.Signal(9)
+		t.Fatal("Wait did not return")
+	}
+}
