@@ -277,8 +277,9 @@ func (c *Controller) Create(ctx context.Context, procs []v1.Proc) ([]v1.Proc, er
 				UID:               newUID(),
 				Generation:        1,
 				CreationTimestamp: &ts,
-				Labels:            maps.Clone(specs[i].Metadata.Labels),
-				Annotations:       maps.Clone(specs[i].Metadata.Annotations),
+				// specs is this call's own copy: its maps can be shared.
+				Labels:      specs[i].Metadata.Labels,
+				Annotations: specs[i].Metadata.Annotations,
 			},
 			Spec:   *reqs[i].Spec,
 			Status: e.w.status(),

@@ -78,6 +78,11 @@ const watchBatch = 256
 // closed. Events are filtered on the labels of the object they carry; a
 // label change does not synthesise ADDED or DELETED. The channel is closed
 // when ctx ends.
+//
+// An event's object shares its maps, slices and pointed-to values with the
+// table, which never modifies a published object: the receiver may keep it
+// but must not modify it (DeepCopy it first), as with a Kubernetes
+// informer's cache.
 func (c *Controller) Watch(ctx context.Context, selector v1.Selector, resourceVersion string) (<-chan v1.WatchEvent, error) {
 	if selector == nil {
 		selector = v1.Everything()
@@ -130,9 +135,7 @@ func (c *Controller) serveWatch(ctx context.Context, selector v1.Selector, curso
 		}
 	}
 	for _, o := range initial {
-		we := v1.WatchEvent{Type: v1.Added}
-		o.DeepCopyInto(&we.Object)
-		if !send(we) {
+		if !send(v1.WatchEvent{Type: v1.Added, Object: *o}) {
 			return
 		}
 	}
@@ -169,9 +172,7 @@ func (c *Controller) serveWatch(ctx context.Context, selector v1.Selector, curso
 			if !selector.Matches(ev.obj.Metadata.Labels) {
 				continue
 			}
-			we := v1.WatchEvent{Type: ev.typ}
-			ev.obj.DeepCopyInto(&we.Object) // no intermediate *Proc
-			if !send(we) {
+			if !send(v1.WatchEvent{Type: ev.typ, Object: *ev.obj}) {
 				return
 			}
 		}

@@ -35,7 +35,8 @@ type Backend interface {
 	List(ctx context.Context, selector v1.Selector) (v1.ProcList, error)
 	// Watch streams changes after resourceVersion ("" for now); the
 	// channel closes when ctx ends. A resourceVersion too old to replay
-	// is ErrGone.
+	// is ErrGone. Event objects may be shared: they are read, never
+	// modified.
 	Watch(ctx context.Context, selector v1.Selector, resourceVersion string) (<-chan v1.WatchEvent, error)
 	// Delete removes a proc as opts say.
 	Delete(ctx context.Context, name string, opts v1.DeleteOptions) (v1.Proc, error)
