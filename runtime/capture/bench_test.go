@@ -150,31 +150,38 @@ func BenchmarkCaptureMemoryDiscard(b *testing.B) { benchAgainstRaw(b, discardSpe
 
 func BenchmarkCaptureTempfile(b *testing.B) { benchAgainstRaw(b, tempfileSpec) }
 
-// BenchmarkCapture1GiB runs, back to back in each iteration, the raw pipe,
-// the discarding memory capture, a raw O_TMPFILE file in os.TempDir() and
-// the tempfile capture there, and reports the throughput of each and the
-// ratios capture/raw. tempfile/raw compares a file write with a pipe read,
-// so it measures the filesystem; tempfile/rawfile is the capture's own
-// cost (it adds none while the child writes).
+// BenchmarkCapture1GiB runs, back to back, the raw pipe, the discarding
+// memory capture, a raw O_TMPFILE file in os.TempDir() and the tempfile
+// capture there, and reports the throughput of each and the ratios
+// capture/raw. tempfile/raw compares a file write with a pipe read, so it
+// measures the filesystem; tempfile/rawfile is the capture's own cost (it
+// adds none while the child writes).
+//
+// A run right after a 1 GiB file was freed tends to be slower, whichever
+// it is, and one 1 GiB run of each (under half a second) swung the ratios
+// by ±10 % with the machine's load. So each iteration is four rounds, each
+// a pipe pair then a file pair, each pair's order flipping every round:
+// each side of a pair follows the other pair as often as its partner.
 func BenchmarkCapture1GiB(b *testing.B) {
+	const rounds = 4
 	dir := os.TempDir()
 	var raw, mem, rfile, tmp time.Duration
 	runs := 0
 	for b.Loop() {
-		// Alternate the order: a run right after a 1 GiB file was freed
-		// tends to be slower, whichever it is.
-		if runs%2 == 0 {
-			raw += rawPipe(b)
-			mem += throughCapture(b, discardSpec, Options{})
-			rfile += rawFile(b, dir)
-			tmp += throughCapture(b, tempfileSpec, Options{TempDir: dir})
-		} else {
-			tmp += throughCapture(b, tempfileSpec, Options{TempDir: dir})
-			rfile += rawFile(b, dir)
-			mem += throughCapture(b, discardSpec, Options{})
-			raw += rawPipe(b)
+		for k := range rounds {
+			if k%2 == 0 {
+				raw += rawPipe(b)
+				mem += throughCapture(b, discardSpec, Options{})
+				rfile += rawFile(b, dir)
+				tmp += throughCapture(b, tempfileSpec, Options{TempDir: dir})
+			} else {
+				mem += throughCapture(b, discardSpec, Options{})
+				raw += rawPipe(b)
+				tmp += throughCapture(b, tempfileSpec, Options{TempDir: dir})
+				rfile += rawFile(b, dir)
+			}
+			runs++
 		}
-		runs++
 	}
 	b.ReportMetric(mbps(raw, runs), "raw-MB/s")
 	b.ReportMetric(mbps(mem, runs), "memory-MB/s")
