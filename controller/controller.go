@@ -201,7 +201,8 @@ func notFound(name string) error {
 }
 
 // Create starts a batch of procs, all or nothing: pipes may join procs of
-// the batch. It returns the created objects, in the order given.
+// the batch. It returns the created objects, in the order given; like
+// Watch's events, they share data with the table and must not be modified.
 func (c *Controller) Create(ctx context.Context, procs []v1.Proc) ([]v1.Proc, error) {
 	if len(procs) == 0 {
 		return []v1.Proc{}, nil
@@ -299,7 +300,7 @@ func (c *Controller) Create(ctx context.Context, procs []v1.Proc) ([]v1.Proc, er
 	}
 	c.mu.Unlock()
 	for i, o := range objs {
-		o.DeepCopyInto(&out[i])
+		out[i] = *o
 		c.log.V(1).Info("proc created", "proc", o.Metadata.Name, "pid", o.Status.Pid)
 	}
 	return out, nil

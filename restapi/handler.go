@@ -24,7 +24,8 @@ import (
 // clear line (procstar's routes rely on exact wording such as
 // "process running: ID").
 type Backend interface {
-	// Create starts one batch of procs, all or nothing.
+	// Create starts one batch of procs, all or nothing. The objects it
+	// returns may be shared: they are read, never modified.
 	Create(ctx context.Context, procs []v1.Proc) ([]v1.Proc, error)
 	// Apply creates proc, or leaves it be when its spec is unchanged, or
 	// (with force) replaces it; a changed spec without force is ErrConflict.

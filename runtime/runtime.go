@@ -532,7 +532,9 @@ func (r *Runtime) reapZombie(p *Proc, options int) bool {
 // calling thread and reaps the child there: the exit reaches the caller
 // without the loop waking and handing it over. Like os.Process.Wait, it
 // holds an OS thread while it waits; a caller with many procs in flight
-// should wait on Done instead, which costs no thread.
+// should wait on Done instead, which costs no thread. A Wait that began
+// before Close still ends when the child exits; one that begins after it,
+// on a proc still running, never returns, as Done never closes then.
 func (p *Proc) Wait() v1.ProcStatus {
 	if r := p.rt; r != nil && r.takeOver(p) {
 		fds := []unix.PollFd{{Fd: int32(p.pidfd), Events: unix.POLLIN}}
