@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Marshal encodes v as compact JSON the way serde_json does for the types
@@ -20,6 +21,31 @@ func Marshal(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// appendJSONString appends s as a JSON string that decodes as Marshal's
+// quoting of s would. Plain text (valid UTF-8 without quotes, backslashes
+// or control bytes) is copied as it is; anything else goes through
+// Marshal.
+func appendJSONString(b []byte, s string) []byte {
+	if !plainString(s) {
+		q, _ := Marshal(s)
+		return append(b, q...)
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// plainString reports whether s is valid UTF-8 without quotes,
+// backslashes or control bytes: the same text inside JSON quotes.
+func plainString[S ~string | ~[]byte](s S) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return utf8.ValidString(string(s))
 }
 
 // Float is an f64 that marshals as serde_json does (Rust's ryu): always

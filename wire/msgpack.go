@@ -1022,8 +1022,7 @@ func (r *reader) appendJSON(b []byte) ([]byte, error) {
 		if err != nil {
 			return b, err
 		}
-		q, _ := Marshal(s)
-		return append(b, q...), nil
+		return appendJSONString(b, s), nil
 	case kindArray:
 		n, err := r.arrayLen()
 		if err != nil {
@@ -1061,8 +1060,7 @@ func (r *reader) appendJSON(b []byte) ([]byte, error) {
 			if err != nil {
 				return b, fmt.Errorf("key: %w", err)
 			}
-			q, _ := Marshal(key)
-			b = append(append(b, q...), ':')
+			b = append(appendJSONString(b, key), ':')
 			if b, err = r.appendJSON(b); err != nil {
 				return b, within(key, err)
 			}

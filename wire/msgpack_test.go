@@ -868,3 +868,26 @@ func BenchmarkJSONProcResult(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeProcStart decodes a one-proc ProcStartRequest whose spec
+// has every field, as a server that sends procstar's defaults writes it,
+// and converts the spec to api/v1: the agent's work before it can fork.
+func BenchmarkDecodeProcStart(b *testing.B) {
+	data, err := EncodeMessage(ProcStartRequest{Specs: map[string]ProcSpec{"proc-0001": {Argv: []string{"/bin/true"}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		m, err := DecodeMessage(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, s := range m.(ProcStartRequest).Specs {
+			if _, err := s.ToV1(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

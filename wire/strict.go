@@ -114,30 +114,22 @@ func decodeObject(raw []byte, path string, fields []string, field func(key strin
 	if len(raw) == 0 || raw[0] != '{' {
 		return specErr(path, "invalid type: %s, expected a map", jsonKind(raw))
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if _, err := dec.Token(); err != nil {
-		return specErr(path, "%v", err)
+	var buf [8]member
+	members, err := splitMembers(raw, buf[:0], path)
+	if err != nil {
+		return err
 	}
 	var seen uint64 // bit i: fields[i] seen (structs here have < 64 fields)
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return specErr(path, "%v", err)
-		}
-		key, _ := tok.(string)
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
-			return specErr(path, "%v", err)
-		}
-		i := indexOf(fields, key)
+	for _, m := range members {
+		i := indexOf(fields, m.key)
 		if i < 0 {
-			return specErr(path, "unknown field %q, expected one of %s", key, quoteList(fields))
+			return specErr(path, "unknown field %q, expected one of %s", m.key, quoteList(fields))
 		}
 		if seen&(1<<i) != 0 {
-			return specErr(path, "duplicate field %q", key)
+			return specErr(path, "duplicate field %q", m.key)
 		}
 		seen |= 1 << i
-		if err := field(key, val); err != nil {
+		if err := field(m.key, m.val); err != nil {
 			return err
 		}
 	}
@@ -151,25 +143,166 @@ func decodeMap(raw []byte, path string, entry func(key string, val json.RawMessa
 	if len(raw) == 0 || raw[0] != '{' {
 		return specErr(path, "invalid type: %s, expected a map", jsonKind(raw))
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if _, err := dec.Token(); err != nil {
-		return specErr(path, "%v", err)
+	var buf [8]member
+	members, err := splitMembers(raw, buf[:0], path)
+	if err != nil {
+		return err
 	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return specErr(path, "%v", err)
-		}
-		key, _ := tok.(string)
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
-			return specErr(path, "%v", err)
-		}
-		if err := entry(key, val); err != nil {
+	for _, m := range members {
+		if err := entry(m.key, m.val); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// member is one key and raw value of a JSON object.
+type member struct {
+	key string
+	val json.RawMessage
+}
+
+// splitMembers appends the members of the JSON object raw to out, in
+// order. It finds where each value ends without decoding it; the callers
+// decode every value themselves, with parsers that check it. For what it
+// cannot split (not an object, a syntax error, a key with escapes), it
+// lets encoding/json split raw instead, which also words the error.
+func splitMembers(raw []byte, out []member, path string) ([]member, error) {
+	if ms, ok := splitObject(raw, out); ok {
+		return ms, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil {
+		return nil, specErr(path, "%v", err)
+	}
+	out = out[:0]
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, specErr(path, "%v", err)
+		}
+		key, _ := tok.(string)
+		var val json.RawMessage
+		if err := dec.Decode(&val); err != nil {
+			return nil, specErr(path, "%v", err)
+		}
+		out = append(out, member{key, val})
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, specErr(path, "%v", err)
+	}
+	return out, nil
+}
+
+// splitObject is splitMembers' fast path, for an object whose keys are
+// plain text (plainString), which encoding/json would return as they are.
+// It checks the object's own punctuation; ok is false where it finds
+// anything else.
+func splitObject(raw []byte, out []member) (_ []member, ok bool) {
+	i := skipSpace(raw, 1)
+	if i < len(raw) && raw[i] == '}' {
+		return out, skipSpace(raw, i+1) == len(raw)
+	}
+	for {
+		if i >= len(raw) || raw[i] != '"' {
+			return out, false
+		}
+		end := stringEnd(raw, i)
+		if end < 0 || !plainString(raw[i+1:end-1]) {
+			return out, false
+		}
+		key := string(raw[i+1 : end-1])
+		i = skipSpace(raw, end)
+		if i >= len(raw) || raw[i] != ':' {
+			return out, false
+		}
+		i = skipSpace(raw, i+1)
+		end = valueEnd(raw, i)
+		if end < 0 {
+			return out, false
+		}
+		out = append(out, member{key, raw[i:end:end]})
+		i = skipSpace(raw, end)
+		if i >= len(raw) {
+			return out, false
+		}
+		switch raw[i] {
+		case ',':
+			i = skipSpace(raw, i+1)
+		case '}':
+			return out, skipSpace(raw, i+1) == len(raw)
+		default:
+			return out, false
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just past the string that starts at b[i]
+// (a '"'), or -1 if it does not end.
+func stringEnd(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// valueEnd returns the index just past the value that starts at b[i], or
+// -1 if there is none: a string, an object or array (by bracket depth,
+// outside strings), or a number or literal (up to the next delimiter).
+func valueEnd(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				end := stringEnd(b, i)
+				if end < 0 {
+					return -1
+				}
+				i = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return -1
+	case ',', '}', ']', ':':
+		return -1
+	}
+	start := i
+	for i < len(b) {
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			if i == start {
+				return -1
+			}
+			return i
+		}
+		i++
+	}
+	return -1 // a value inside an object is always followed by more
 }
 
 // decodeArray splits a JSON array into its elements.
