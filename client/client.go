@@ -479,13 +479,30 @@ func checkName(name string) error {
 	return nil
 }
 
-// List returns the procs whose labels match selector (every proc when it
-// is empty).
-func (c *Client) List(ctx context.Context, selector string) (*v1.ProcList, error) {
-	q := url.Values{}
-	if selector != "" {
-		q.Set("labelSelector", selector)
+// ListOptions select the procs of List and Watch, in the syntax of the
+// labelSelector and fieldSelector query parameters (v1.ParseSelector,
+// v1.ParseFieldSelector). The zero value selects every proc.
+type ListOptions struct {
+	// LabelSelector is a label selector, e.g. "team=data,tier!=web".
+	LabelSelector string
+	// FieldSelector is a field selector, e.g. "status.phase=Running".
+	FieldSelector string
+}
+
+// addTo sets the options' query parameters in q.
+func (o ListOptions) addTo(q url.Values) {
+	if o.LabelSelector != "" {
+		q.Set("labelSelector", o.LabelSelector)
 	}
+	if o.FieldSelector != "" {
+		q.Set("fieldSelector", o.FieldSelector)
+	}
+}
+
+// List returns the procs that opts select.
+func (c *Client) List(ctx context.Context, opts ListOptions) (*v1.ProcList, error) {
+	q := url.Values{}
+	opts.addTo(q)
 	var l v1.ProcList
 	if _, _, err := c.getJSON(ctx, request{method: http.MethodGet, path: ProcsPath, query: q}, &l); err != nil {
 		return nil, err

@@ -122,16 +122,27 @@ func TestCRUD(t *testing.T) {
 		t.Fatalf("Get(nope) = %v", err)
 	}
 
-	l, err := c.List(ctx(t), "")
+	l, err := c.List(ctx(t), client.ListOptions{})
 	if err != nil || len(l.Items) != 2 || l.Metadata.ResourceVersion == "" {
 		t.Fatalf("List = %+v, %v", l, err)
 	}
-	l, err = c.List(ctx(t), "team=x")
+	l, err = c.List(ctx(t), client.ListOptions{LabelSelector: "team=x"})
 	if err != nil || len(l.Items) != 1 || l.Items[0].Metadata.Name != "a" {
 		t.Fatalf("List(team=x) = %+v, %v", l, err)
 	}
-	if _, err := c.List(ctx(t), "team in ("); !errors.Is(err, errdefs.ErrInvalidArgument) {
+	if _, err := c.List(ctx(t), client.ListOptions{LabelSelector: "team in ("}); !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Fatalf("List(bad selector) = %v", err)
+	}
+	l, err = c.List(ctx(t), client.ListOptions{LabelSelector: "team=x", FieldSelector: "metadata.name!=a"})
+	if err != nil || len(l.Items) != 0 {
+		t.Fatalf("List(team=x, name!=a) = %+v, %v", l, err)
+	}
+	l, err = c.List(ctx(t), client.ListOptions{FieldSelector: "metadata.name=a"})
+	if err != nil || len(l.Items) != 1 || l.Items[0].Metadata.Name != "a" {
+		t.Fatalf("List(name=a) = %+v, %v", l, err)
+	}
+	if _, err := c.List(ctx(t), client.ListOptions{FieldSelector: "spec.exe=x"}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("List(bad field selector) = %v", err)
 	}
 
 	grace := 2.5
@@ -297,11 +308,11 @@ func TestWatch(t *testing.T) {
 	defer s.Close()
 	c := newClient(t, s)
 	s.Put(proc("a", map[string]string{"k": "v"}, "/bin/true"))
-	l, err := c.List(ctx(t), "")
+	l, err := c.List(ctx(t), client.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := c.Watch(ctx(t), "k=v", l.Metadata.ResourceVersion)
+	w, err := c.Watch(ctx(t), client.ListOptions{LabelSelector: "k=v"}, l.Metadata.ResourceVersion)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +336,7 @@ func TestWatch(t *testing.T) {
 	w.Stop() // twice is fine
 
 	// From resourceVersion 0: replay everything.
-	w, err = c.Watch(ctx(t), "", "0")
+	w, err = c.Watch(ctx(t), client.ListOptions{}, "0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +346,7 @@ func TestWatch(t *testing.T) {
 	}
 	w.Stop()
 
-	if _, err := c.Watch(ctx(t), "a in (", ""); !errors.Is(err, errdefs.ErrInvalidArgument) {
+	if _, err := c.Watch(ctx(t), client.ListOptions{LabelSelector: "a in ("}, ""); !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Errorf("bad selector: %v", err)
 	}
 }
@@ -364,7 +375,7 @@ func TestWatchStream(t *testing.T) {
 			}))
 			defer srv.Close()
 			c, _ := client.New(client.Config{Server: srv.URL})
-			w, err := c.Watch(ctx(t), "", "")
+			w, err := c.Watch(ctx(t), client.ListOptions{}, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -393,7 +404,7 @@ func TestWatchContextCancel(t *testing.T) {
 	defer s.Close()
 	c := newClient(t, s)
 	cx, cancel := context.WithCancel(context.Background())
-	w, err := c.Watch(cx, "", "")
+	w, err := c.Watch(cx, client.ListOptions{}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -473,7 +484,7 @@ func TestBadResponseBody(t *testing.T) {
 	}))
 	defer srv.Close()
 	c, _ := client.New(client.Config{Server: srv.URL})
-	if _, err := c.List(ctx(t), ""); !errors.Is(err, client.ErrBadResponse) {
+	if _, err := c.List(ctx(t), client.ListOptions{}); !errors.Is(err, client.ErrBadResponse) {
 		t.Errorf("List = %v, want ErrBadResponse", err)
 	}
 }
@@ -486,7 +497,7 @@ func TestUnreachable(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	c, _ := client.New(client.Config{Server: "http://" + addr})
-	_, err = c.List(ctx(t), "")
+	_, err = c.List(ctx(t), client.ListOptions{})
 	var ce *client.ConnError
 	if !errors.As(err, &ce) || !errors.Is(err, syscall.ECONNREFUSED) || !errors.Is(err, errdefs.ErrUnavailable) {
 		t.Fatalf("List = %#v, want a *ConnError for ECONNREFUSED", err)
@@ -522,7 +533,7 @@ func TestToken(t *testing.T) {
 		ok    bool
 	}{{"sekrit", true}, {"wrong", false}, {"", false}} {
 		c, _ := client.New(client.Config{Server: s.URL, Token: tc.token})
-		_, err := c.List(ctx(t), "")
+		_, err := c.List(ctx(t), client.ListOptions{})
 		if tc.ok && err != nil || !tc.ok && !errors.Is(err, errdefs.ErrUnauthorized) {
 			t.Errorf("token %q: %v", tc.token, err)
 		}
@@ -579,7 +590,7 @@ func TestTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = c.List(ctx(t), "")
+		_, err = c.List(ctx(t), client.ListOptions{})
 		if (err == nil) != tc.ok {
 			t.Errorf("%s: %v", tc.name, err)
 		}

@@ -51,16 +51,16 @@ func (w *Watcher) Stop() {
 	<-w.done
 }
 
-// Watch streams changes to the procs matching selector, starting after
-// resourceVersion rv (empty: the server's choice, usually now). Errors
-// before the stream starts (unreachable server, 401, bad selector) are
-// returned at once; later ones come from Watcher.Err.
-func (c *Client) Watch(ctx context.Context, selector, rv string) (*Watcher, error) {
+// Watch streams changes to the procs that opts select, starting after
+// resourceVersion rv (empty: the server's choice, usually now). With a
+// field selector, a proc that comes to match arrives as ADDED and one
+// that stops matching as DELETED. Errors before the stream starts
+// (unreachable server, 401, bad selector) are returned at once; later ones
+// come from Watcher.Err.
+func (c *Client) Watch(ctx context.Context, opts ListOptions, rv string) (*Watcher, error) {
 	q := url.Values{}
 	q.Set("watch", "true")
-	if selector != "" {
-		q.Set("labelSelector", selector)
-	}
+	opts.addTo(q)
 	if rv != "" {
 		q.Set("resourceVersion", rv)
 	}

@@ -84,6 +84,10 @@ func testSpec() v1.ProcSpec {
 func (f *fakeBackend) add(name string, labels map[string]string, stdout, stderr string, running bool) {
 	p := v1.Proc{Metadata: v1.ObjectMeta{Name: name, Labels: labels}, Spec: testSpec()}
 	p.SetDefaults()
+	p.Status.Phase = v1.PhaseSucceeded
+	if running {
+		p.Status.Phase = v1.PhaseRunning
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fp := &fakeProc{
@@ -151,6 +155,7 @@ func (f *fakeBackend) finish(name string) {
 	fp := f.procs[name]
 	fp.complete, fp.running = true, false
 	fp.res = fakeRes(false)
+	fp.proc.Status.Phase = v1.PhaseSucceeded
 	f.emitLocked(v1.Modified, fp)
 }
 

@@ -60,7 +60,7 @@ func httpStatus(err error, procstar bool) (int, v1.StatusReason) {
 		// A spec that decoded but does not validate, as Kubernetes does.
 		return http.StatusUnprocessableEntity, v1.StatusReasonInvalid
 	case errors.Is(err, errdefs.ErrInvalidArgument), errors.Is(err, v1.ErrDecode),
-		errors.Is(err, v1.ErrBadSelector), errors.Is(err, wire.ErrBadSpec):
+		errors.Is(err, v1.ErrBadSelector), errors.Is(err, v1.ErrBadFieldSelector), errors.Is(err, wire.ErrBadSpec):
 		return http.StatusBadRequest, v1.StatusReasonBadRequest
 	case errors.Is(err, errMediaType):
 		return http.StatusUnsupportedMediaType, reasonUnsupportedMediaType

@@ -111,22 +111,23 @@ func int64Param(v url.Values, name string) (*int64, error) {
 	return &n, nil
 }
 
-// selectorParam parses labelSelector.
-func selectorParam(v url.Values) (v1.Selector, error) {
+// selectorParams parses labelSelector and fieldSelector.
+func selectorParams(v url.Values) (v1.Selector, v1.FieldSelector, error) {
 	sel, err := v1.ParseSelector(v.Get("labelSelector"))
 	if err != nil {
-		return nil, err
+		return nil, v1.FieldSelector{}, err
 	}
-	return sel, nil
+	fsel, err := v1.ParseFieldSelector(v.Get("fieldSelector"))
+	return sel, fsel, err
 }
 
-// GET /apis/procstar.dev/v1/procs[?labelSelector=][&watch=true&resourceVersion=]
+// GET /apis/procstar.dev/v1/procs[?labelSelector=][&fieldSelector=][&watch=true&resourceVersion=]
 func (h *handler) v1List(q *request) {
 	v, ok := q.query()
 	if !ok {
 		return
 	}
-	sel, err := selectorParam(v)
+	sel, fsel, err := selectorParams(v)
 	if err != nil {
 		q.fail(err)
 		return
@@ -137,7 +138,7 @@ func (h *handler) v1List(q *request) {
 		return
 	}
 	if watch {
-		h.v1Watch(q, sel, v.Get("resourceVersion"))
+		h.v1Watch(q, sel, fsel, v.Get("resourceVersion"))
 		return
 	}
 	list, err := h.b.List(q.r.Context(), sel)
@@ -146,29 +147,69 @@ func (h *handler) v1List(q *request) {
 		return
 	}
 	list.APIVersion, list.Kind = v1.APIVersion, v1.KindProcList
+	list.Items = slices.DeleteFunc(list.Items, func(p v1.Proc) bool { return !fsel.Matches(&p) })
 	if list.Items == nil {
 		list.Items = []v1.Proc{}
 	}
 	writeJSON(q.w, http.StatusOK, list)
 }
 
+// fieldFilter turns a watch's events into those of the procs fsel
+// matches, as Kubernetes does: a proc that comes to match is ADDED, one
+// that stops matching is DELETED, and one that matches neither before nor
+// after is left out. It remembers which procs matched at their last event;
+// on a watch resumed from a resourceVersion, a proc's first event counts
+// as coming to match.
+type fieldFilter struct {
+	fsel     v1.FieldSelector
+	matching map[string]bool
+}
+
+// filter returns the event to send for ev, and whether to send one.
+func (f *fieldFilter) filter(ev v1.WatchEvent) (v1.WatchEvent, bool) {
+	if f.fsel.Empty() || ev.Type == v1.WatchError {
+		return ev, true
+	}
+	name := ev.Object.Metadata.Name
+	was, now := f.matching[name], f.fsel.Matches(&ev.Object)
+	if ev.Type == v1.Deleted {
+		now = false
+	}
+	if now {
+		f.matching[name] = true
+	} else {
+		delete(f.matching, name)
+	}
+	switch {
+	case now && !was:
+		ev.Type = v1.Added
+	case !now && was:
+		ev.Type = v1.Deleted
+	case !now:
+		return ev, false
+	}
+	return ev, true
+}
+
 // v1Watch streams watch events as newline-delimited JSON, one flush per
 // event, until the client goes or the backend closes the channel.
-func (h *handler) v1Watch(q *request, sel v1.Selector, rv string) {
+func (h *handler) v1Watch(q *request, sel v1.Selector, fsel v1.FieldSelector, rv string) {
 	ctx := q.r.Context()
 	events, err := h.b.Watch(ctx, sel, rv)
 	if err != nil {
 		q.fail(err)
 		return
 	}
+	ff := fieldFilter{fsel: fsel, matching: map[string]bool{}}
 	rc := http.NewResponseController(q.w)
 	q.w.Header().Set("Content-Type", "application/json")
 	q.w.Header().Set("Cache-Control", "no-store")
 	q.w.WriteHeader(http.StatusOK)
 	_ = rc.Flush()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	enc := new(watchEncoder)
+	enc.enc = json.NewEncoder(&enc.buf)
 	cur := new(v1.WatchEvent)
+	pending := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -177,39 +218,54 @@ func (h *handler) v1Watch(q *request, sel v1.Selector, rv string) {
 			if !ok {
 				return
 			}
-			buf.Reset()
-			// Through one reused pointer: boxing each event would copy it
-			// to the heap.
-			*cur = ev
-			var line any = cur
-			if ev.Type == v1.WatchError {
-				// The backend dropped a watcher that fell behind; tell the
-				// client as Kubernetes does, with an Expired Status.
-				line = watchErrorEvent{Type: v1.WatchError, Object: v1.Status{
-					TypeMeta: v1.TypeMeta{Kind: "Status", APIVersion: "v1"},
-					Status:   "Failure",
-					Message:  "watch fell behind at resourceVersion " + ev.Object.Metadata.ResourceVersion + "; list again and watch from the list's resourceVersion",
-					Reason:   v1.StatusReasonGone,
-					Code:     http.StatusGone,
-				}}
-			}
-			if err := enc.Encode(line); err != nil {
-				h.log.Error(err, "encoding watch event failed", "proc", ev.Object.Metadata.Name)
-				return
-			}
-			if _, err := q.w.Write(buf.Bytes()); err != nil {
-				return
+			if ev, ok = ff.filter(ev); ok {
+				if err := h.writeWatchEvent(q.w, enc, cur, ev); err != nil {
+					return
+				}
+				pending = true
 			}
 			// Flush once a burst has been written, not after every event:
 			// a batch of creates then costs one write, not one per line.
-			if len(events) > 0 {
-				continue
-			}
-			if err := rc.Flush(); err != nil {
-				return
+			if pending && len(events) == 0 {
+				if err := rc.Flush(); err != nil {
+					return
+				}
+				pending = false
 			}
 		}
 	}
+}
+
+// writeWatchEvent writes ev as one line through enc, whose buffer is
+// reused, and the one reused pointer cur (boxing each event would copy it
+// to the heap).
+func (h *handler) writeWatchEvent(w io.Writer, enc *watchEncoder, cur *v1.WatchEvent, ev v1.WatchEvent) error {
+	enc.buf.Reset()
+	*cur = ev
+	var line any = cur
+	if ev.Type == v1.WatchError {
+		// The backend dropped a watcher that fell behind; tell the client
+		// as Kubernetes does, with an Expired Status.
+		line = watchErrorEvent{Type: v1.WatchError, Object: v1.Status{
+			TypeMeta: v1.TypeMeta{Kind: "Status", APIVersion: "v1"},
+			Status:   "Failure",
+			Message:  "watch fell behind at resourceVersion " + ev.Object.Metadata.ResourceVersion + "; list again and watch from the list's resourceVersion",
+			Reason:   v1.StatusReasonGone,
+			Code:     http.StatusGone,
+		}}
+	}
+	if err := enc.enc.Encode(line); err != nil {
+		h.log.Error(err, "encoding watch event failed", "proc", ev.Object.Metadata.Name)
+		return err
+	}
+	_, err := w.Write(enc.buf.Bytes())
+	return err
+}
+
+// watchEncoder is a JSON encoder and the buffer it writes to.
+type watchEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
 }
 
 // watchErrorEvent is an ERROR line of a watch stream, whose object is a

@@ -71,6 +71,11 @@ func TestV1List(t *testing.T) {
 		{"?labelSelector=!tier", "db-1,web-2"},
 		{"?labelSelector=app%3Dnone", ""},
 		{"?watch=false", "db-1,web-1,web-2"},
+		{"?fieldSelector=status.phase%3DRunning", "web-1"},
+		{"?fieldSelector=status.phase!%3DRunning", "db-1,web-2"},
+		{"?fieldSelector=metadata.name%3D%3Dweb-2", "web-2"},
+		{"?labelSelector=app%3Dweb&fieldSelector=status.phase%3DSucceeded", "web-2"},
+		{"?fieldSelector=status.phase%3DFailed", ""},
 	}
 	fb := v1Fixture()
 	srv := testServer(t, fb, Options{})
@@ -95,6 +100,8 @@ func TestV1Errors(t *testing.T) {
 		msg                      string
 	}{
 		{"bad selector", "GET", procsPath + "?labelSelector=a%3D%3D%3Db", "", nil, 400, v1.StatusReasonBadRequest, "bad label selector"},
+		{"bad field selector", "GET", procsPath + "?fieldSelector=spec.exe%3Dx", "", nil, 400, v1.StatusReasonBadRequest, "field label not supported: spec.exe"},
+		{"bad watch field selector", "GET", procsPath + "?watch=true&fieldSelector=status.phase", "", nil, 400, v1.StatusReasonBadRequest, "bad field selector"},
 		{"bad watch", "GET", procsPath + "?watch=maybe", "", nil, 400, v1.StatusReasonBadRequest, "watch="},
 		{"bad query", "GET", procsPath + "?a=%zz", "", nil, 400, v1.StatusReasonBadRequest, "bad query string"},
 		{"watch bad rv", "GET", procsPath + "?watch=true&resourceVersion=x", "", nil, 400, v1.StatusReasonBadRequest, "resourceVersion"},
@@ -321,6 +328,50 @@ func TestV1Watch(t *testing.T) {
 	}
 	if s := decodeStatus(t, r); s.Reason != v1.StatusReasonGone || !strings.Contains(s.Message, "too old") {
 		t.Errorf("gone status %+v", s)
+	}
+}
+
+// TestV1WatchFieldSelector: a proc that comes to match is ADDED, one that
+// stops matching is DELETED, others are left out, as in Kubernetes.
+func TestV1WatchFieldSelector(t *testing.T) {
+	fb := v1Fixture() // web-1 Running; web-2 and db-1 Succeeded
+	srv := testServer(t, fb, Options{})
+	_, done := openWatch(t, srv.URL+procsPath+"?watch=true&fieldSelector=status.phase%3DSucceeded")
+	_, running := openWatch(t, srv.URL+procsPath+"?watch=true&fieldSelector=status.phase%3DRunning&labelSelector=app%3Dweb")
+	for _, want := range []string{"db-1", "web-2"} {
+		if ev := done(); ev.Type != v1.Added || ev.Object.Metadata.Name != want {
+			t.Errorf("done: got %s %s, want ADDED %s", ev.Type, ev.Object.Metadata.Name, want)
+		}
+	}
+	if ev := running(); ev.Type != v1.Added || ev.Object.Metadata.Name != "web-1" {
+		t.Errorf("running: got %s %s, want ADDED web-1", ev.Type, ev.Object.Metadata.Name)
+	}
+	fb.add("web-3", map[string]string{"app": "web"}, "", "", true) // rv 4
+	fb.finish("web-3")                                             // rv 5
+	fb.finish("web-1")                                             // rv 6
+	for _, want := range []struct {
+		typ  v1.WatchEventType
+		name string
+		rv   string
+	}{{v1.Added, "web-3", "5"}, {v1.Added, "web-1", "6"}} {
+		if ev := done(); ev.Type != want.typ || ev.Object.Metadata.Name != want.name || ev.Object.Metadata.ResourceVersion != want.rv {
+			t.Errorf("done: got %s %s rv %s, want %+v", ev.Type, ev.Object.Metadata.Name, ev.Object.Metadata.ResourceVersion, want)
+		}
+	}
+	for _, want := range []struct {
+		typ  v1.WatchEventType
+		name string
+		rv   string
+	}{{v1.Added, "web-3", "4"}, {v1.Deleted, "web-3", "5"}, {v1.Deleted, "web-1", "6"}} {
+		if ev := running(); ev.Type != want.typ || ev.Object.Metadata.Name != want.name || ev.Object.Metadata.ResourceVersion != want.rv {
+			t.Errorf("running: got %s %s rv %s, want %+v", ev.Type, ev.Object.Metadata.Name, ev.Object.Metadata.ResourceVersion, want)
+		}
+	}
+	if r := do(t, srv, "DELETE", procsPath+"/web-2", ""); r.code != 200 {
+		t.Fatal(r.body)
+	}
+	if ev := done(); ev.Type != v1.Deleted || ev.Object.Metadata.Name != "web-2" {
+		t.Errorf("done: got %s %s, want DELETED web-2", ev.Type, ev.Object.Metadata.Name)
 	}
 }
 

@@ -304,8 +304,18 @@ func notFound(w http.ResponseWriter, name string) {
 	WriteStatus(w, 404, v1.StatusReasonNotFound, fmt.Sprintf("proc %q not found", name))
 }
 
-func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+// selectors parses the labelSelector and fieldSelector parameters.
+func selectors(r *http.Request) (v1.Selector, v1.FieldSelector, error) {
 	sel, err := v1.ParseSelector(r.URL.Query().Get("labelSelector"))
+	if err != nil {
+		return nil, v1.FieldSelector{}, err
+	}
+	fsel, err := v1.ParseFieldSelector(r.URL.Query().Get("fieldSelector"))
+	return sel, fsel, err
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	sel, fsel, err := selectors(r)
 	if err != nil {
 		WriteStatus(w, 400, v1.StatusReasonBadRequest, err.Error())
 		return
@@ -314,7 +324,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	l := v1.ProcList{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindProcList}, Items: []v1.Proc{}}
 	l.Metadata.ResourceVersion = strconv.FormatInt(s.rv, 10)
 	for _, p := range s.procs {
-		if sel.Matches(p.Metadata.Labels) {
+		if sel.Matches(p.Metadata.Labels) && fsel.Matches(p) {
 			l.Items = append(l.Items, *p.DeepCopy())
 		}
 	}
@@ -323,8 +333,10 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, l)
 }
 
+// watch serves a watch. Unlike the agent's, it filters events on the
+// object they carry only: it never turns them into ADDED or DELETED.
 func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
-	sel, err := v1.ParseSelector(r.URL.Query().Get("labelSelector"))
+	sel, fsel, err := selectors(r)
 	if err != nil {
 		WriteStatus(w, 400, v1.StatusReasonBadRequest, err.Error())
 		return
@@ -361,7 +373,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		ch := s.changed
 		s.mu.Unlock()
 		for _, ev := range batch {
-			if !sel.Matches(ev.Object.Metadata.Labels) {
+			if !sel.Matches(ev.Object.Metadata.Labels) || !fsel.Matches(&ev.Object) {
 				continue
 			}
 			if enc.Encode(ev) != nil {

@@ -16,13 +16,14 @@ import (
 )
 
 func (a *app) getCmd() *cobra.Command {
-	var output, selector string
+	var output, selector, fieldSelector string
 	var watch bool
 	cmd := &cobra.Command{
 		Use:   "get procs [NAME…]",
 		Short: "List procs as a table, YAML, JSON, names or a JSONPath template",
 		Example: `  procctl get procs
   procctl get procs -l team=data -o wide
+  procctl get procs --field-selector status.phase=Running
   procctl get proc/nightly-report -o yaml
   procctl get procs -o jsonpath='{range .items[*]}{.metadata.name} {.status.phase}{"\n"}{end}'
   procctl get procs -w`,
@@ -42,33 +43,36 @@ func (a *app) getCmd() *cobra.Command {
 			if err != nil {
 				return usageErrorf("%s", err.Error())
 			}
-			if selector != "" {
-				if len(names) > 0 {
-					return usageErrorf("pass either proc names or -l, not both")
-				}
-				if _, err := v1.ParseSelector(selector); err != nil {
-					return usageErrorf("-l %q: %s", selector, oneLine(err.Error()))
-				}
+			if (selector != "" || fieldSelector != "") && len(names) > 0 {
+				return usageErrorf("pass either proc names or selectors (-l, --field-selector), not both")
+			}
+			if _, err := v1.ParseSelector(selector); err != nil {
+				return usageErrorf("-l %q: %s", selector, oneLine(err.Error()))
+			}
+			if _, err := v1.ParseFieldSelector(fieldSelector); err != nil {
+				return usageErrorf("--field-selector %q: %s", fieldSelector, oneLine(err.Error()))
 			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			return a.get(cmd.Context(), c, names, selector, f, watch)
+			opts := client.ListOptions{LabelSelector: selector, FieldSelector: fieldSelector}
+			return a.get(cmd.Context(), c, names, opts, f, watch)
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: wide, yaml, json, name or jsonpath=TEMPLATE")
 	cmd.Flags().StringVarP(&selector, "selector", "l", "", "label selector, e.g. team=data,tier!=web")
+	cmd.Flags().StringVar(&fieldSelector, "field-selector", "", "field selector on metadata.name, metadata.namespace or status.phase, e.g. status.phase!=Running")
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "after listing, print a row (or object) per change until interrupted")
 	return cmd
 }
 
-func (a *app) get(ctx context.Context, c *client.Client, names []string, selector string, f printer.Format, watch bool) error {
+func (a *app) get(ctx context.Context, c *client.Client, names []string, opts client.ListOptions, f printer.Format, watch bool) error {
 	var procs []v1.Proc
 	var rv string
 	failed := 0
 	if len(names) == 0 {
-		l, err := c.List(ctx, selector)
+		l, err := c.List(ctx, opts)
 		if err != nil {
 			return err
 		}
@@ -80,7 +84,7 @@ func (a *app) get(ctx context.Context, c *client.Client, names []string, selecto
 	} else {
 		if watch {
 			// Watch needs a resourceVersion from before the gets.
-			l, err := c.List(ctx, "")
+			l, err := c.List(ctx, client.ListOptions{})
 			if err != nil {
 				return err
 			}
@@ -123,7 +127,7 @@ func (a *app) get(ctx context.Context, c *client.Client, names []string, selecto
 	for _, n := range names {
 		want[n] = true
 	}
-	err := a.watchEvents(ctx, c, selector, rv, func(ev v1.WatchEvent) error {
+	err := a.watchEvents(ctx, c, opts, rv, func(ev v1.WatchEvent) error {
 		p := &ev.Object
 		if len(want) > 0 && !want[p.Metadata.Name] {
 			return nil
@@ -150,9 +154,9 @@ var errStopWatch = errors.New("stop watch")
 // rv until fn returns an error or ctx ends. When the server ends the
 // stream it watches again from the last resourceVersion seen; when that
 // is too old (410) it returns the error.
-func (a *app) watchEvents(ctx context.Context, c *client.Client, selector, rv string, fn func(v1.WatchEvent) error) error {
+func (a *app) watchEvents(ctx context.Context, c *client.Client, opts client.ListOptions, rv string, fn func(v1.WatchEvent) error) error {
 	for {
-		w, err := c.Watch(ctx, selector, rv)
+		w, err := c.Watch(ctx, opts, rv)
 		if err != nil {
 			return err
 		}
@@ -203,7 +207,7 @@ func (a *app) completeProcNames(cmd *cobra.Command, _ []string, _ string) ([]str
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	l, err := c.List(cmd.Context(), "")
+	l, err := c.List(cmd.Context(), client.ListOptions{})
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}

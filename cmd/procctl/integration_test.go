@@ -94,6 +94,8 @@ func TestRealServer(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "hello   Succeeded") {
 		t.Errorf("get: %+v", r)
 	}
+	check(t, h.run("get", "procs", "--field-selector", "status.phase=Succeeded,metadata.name=hello", "-o", "name"), 0, "proc/hello\n", "")
+	check(t, h.run("get", "procs", "-l", "suite=real", "--field-selector", "status.phase=Running"), 0, "", "No procs found.\n")
 	r = h.run("describe", "proc", "hello")
 	if r.code != 0 || !strings.Contains(r.stdout, "Phase:") || !strings.Contains(r.stdout, "stdout  6") {
 		t.Errorf("describe: %+v", r)

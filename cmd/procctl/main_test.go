@@ -242,6 +242,8 @@ func TestGet(t *testing.T) {
 	check(t, h.run("get", "procs/a", "-o", "jsonpath={.status.phase}"), 0, "Succeeded", "")
 	check(t, h.run("get", "proc", "a", "b", "-o", "name"), 0, "proc/a\nproc/b\n", "")
 	check(t, h.run("get", "procs", "-l", "team=nobody"), 0, "", "No procs found.\n")
+	check(t, h.run("get", "procs", "--field-selector", "status.phase=Running", "-o", "name"), 0, "proc/b\n", "")
+	check(t, h.run("get", "procs", "--field-selector", "status.phase!=Running", "-o", "name"), 0, "proc/a\n", "")
 
 	r := h.run("get", "proc", "a", "nope", "-o", "name")
 	check(t, r, 1, "proc/a\n", `error: proc "nope" not found`+"\n")
@@ -261,6 +263,8 @@ func TestGet(t *testing.T) {
 		{"get", "procs", "-o", "xml"},
 		{"get", "procs", "-l", "a in ("},
 		{"get", "procs", "a", "-l", "x=y"},
+		{"get", "procs", "--field-selector", "spec.exe=/bin/true"},
+		{"get", "procs", "a", "--field-selector", "status.phase=Running"},
 	} {
 		r := h.run(args...)
 		if r.code != 2 {

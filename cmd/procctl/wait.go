@@ -174,7 +174,7 @@ func (a *app) waitFor(parent context.Context, c *client.Client, names []string, 
 		defer cancel()
 	}
 	start := a.now()
-	l, err := c.List(ctx, "")
+	l, err := c.List(ctx, client.ListOptions{})
 	if err != nil {
 		return nil, a.waitErr(parent, err, timeout, cond, names, nil)
 	}
@@ -218,7 +218,7 @@ func (a *app) waitFor(parent context.Context, c *client.Client, names []string, 
 	if len(pending) == 0 {
 		return procs, nil
 	}
-	err = a.watchEvents(ctx, c, "", l.Metadata.ResourceVersion, func(ev v1.WatchEvent) error {
+	err = a.watchEvents(ctx, c, client.ListOptions{}, l.Metadata.ResourceVersion, func(ev v1.WatchEvent) error {
 		n := ev.Object.Metadata.Name
 		if _, ok := procs[n]; !ok {
 			return nil
