@@ -191,8 +191,8 @@ func (f *fieldFilter) filter(ev v1.WatchEvent) (v1.WatchEvent, bool) {
 	return ev, true
 }
 
-// v1Watch streams watch events as newline-delimited JSON, one flush per
-// event, until the client goes or the backend closes the channel.
+// v1Watch streams watch events as newline-delimited JSON, flushed after
+// each burst, until the client goes or the backend closes the channel.
 func (h *handler) v1Watch(q *request, sel v1.Selector, fsel v1.FieldSelector, rv string) {
 	ctx := q.r.Context()
 	events, err := h.b.Watch(ctx, sel, rv)
@@ -208,7 +208,6 @@ func (h *handler) v1Watch(q *request, sel v1.Selector, fsel v1.FieldSelector, rv
 	_ = rc.Flush()
 	enc := new(watchEncoder)
 	enc.enc = json.NewEncoder(&enc.buf)
-	cur := new(v1.WatchEvent)
 	pending := false
 	for {
 		select {
@@ -219,7 +218,7 @@ func (h *handler) v1Watch(q *request, sel v1.Selector, fsel v1.FieldSelector, rv
 				return
 			}
 			if ev, ok = ff.filter(ev); ok {
-				if err := h.writeWatchEvent(q.w, enc, cur, ev); err != nil {
+				if err := h.writeWatchEvent(q.w, enc, ev); err != nil {
 					return
 				}
 				pending = true
@@ -236,16 +235,14 @@ func (h *handler) v1Watch(q *request, sel v1.Selector, fsel v1.FieldSelector, rv
 	}
 }
 
-// writeWatchEvent writes ev as one line through enc, whose buffer is
-// reused, and the one reused pointer cur (boxing each event would copy it
-// to the heap).
-func (h *handler) writeWatchEvent(w io.Writer, enc *watchEncoder, cur *v1.WatchEvent, ev v1.WatchEvent) error {
+// writeWatchEvent writes ev to w as one line (an ERROR event as an
+// Expired Status, as Kubernetes does).
+func (h *handler) writeWatchEvent(w io.Writer, enc *watchEncoder, ev v1.WatchEvent) error {
 	enc.buf.Reset()
-	*cur = ev
-	var line any = cur
+	enc.cur = ev
+	var line any = &enc.cur
 	if ev.Type == v1.WatchError {
-		// The backend dropped a watcher that fell behind; tell the client
-		// as Kubernetes does, with an Expired Status.
+		// The backend dropped a watcher that fell behind.
 		line = watchErrorEvent{Type: v1.WatchError, Object: v1.Status{
 			TypeMeta: v1.TypeMeta{Kind: "Status", APIVersion: "v1"},
 			Status:   "Failure",
@@ -262,10 +259,13 @@ func (h *handler) writeWatchEvent(w io.Writer, enc *watchEncoder, cur *v1.WatchE
 	return err
 }
 
-// watchEncoder is a JSON encoder and the buffer it writes to.
+// watchEncoder is a watch stream's JSON encoder, the buffer it writes to,
+// and the one event it encodes through (boxing each event in an interface
+// would copy it to the heap).
 type watchEncoder struct {
 	buf bytes.Buffer
 	enc *json.Encoder
+	cur v1.WatchEvent
 }
 
 // watchErrorEvent is an ERROR line of a watch stream, whose object is a
