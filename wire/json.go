@@ -39,13 +39,13 @@ func appendJSONString(b []byte, s string) []byte {
 
 // plainString reports whether s is valid UTF-8 without quotes,
 // backslashes or control bytes: the same text inside JSON quotes.
-func plainString[S ~string | ~[]byte](s S) bool {
+func plainString(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
 			return false
 		}
 	}
-	return utf8.ValidString(string(s))
+	return utf8.ValidString(s)
 }
 
 // Float is an f64 that marshals as serde_json does (Rust's ryu): always

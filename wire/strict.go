@@ -208,10 +208,13 @@ func splitObject(raw []byte, out []member) (_ []member, ok bool) {
 			return out, false
 		}
 		end := stringEnd(raw, i)
-		if end < 0 || !plainString(raw[i+1:end-1]) {
+		if end < 0 {
 			return out, false
 		}
 		key := string(raw[i+1 : end-1])
+		if !plainString(key) {
+			return out, false
+		}
 		i = skipSpace(raw, end)
 		if i >= len(raw) || raw[i] != ':' {
 			return out, false
