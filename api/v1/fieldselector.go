@@ -14,9 +14,9 @@ import (
 // ParseFieldSelector returns.
 var ErrBadFieldSelector = errors.New("bad field selector")
 
-// FieldSelectorFields are the fields a field selector may test, with the
+// selectableFields are the fields a field selector may test, with the
 // value each reads from a Proc.
-var FieldSelectorFields = map[string]func(p *Proc) string{
+var selectableFields = map[string]func(p *Proc) string{
 	"metadata.name":      func(p *Proc) string { return p.Metadata.Name },
 	"metadata.namespace": func(p *Proc) string { return p.Metadata.Namespace },
 	"status.phase":       func(p *Proc) string { return string(p.Status.Phase) },
@@ -79,9 +79,10 @@ func escapeFieldValue(v string) string {
 
 // ParseFieldSelector parses a Kubernetes field selector: comma-separated
 // terms, all of which must hold, each "field=value", "field==value" or
-// "field!=value", with the fields of FieldSelectorFields. A backslash
-// escapes the next character of a value (for a literal ",", "=", "!" or
-// "\"). Whitespace around a field is ignored; a value is taken as it is.
+// "field!=value", on metadata.name, metadata.namespace or status.phase. A
+// backslash escapes the next character of a value (for a literal ",",
+// "=", "!" or "\"). Whitespace around a field is ignored; a value is
+// taken as it is.
 // An empty or all-blank string gives the selector that matches every
 // Proc. Errors wrap ErrBadFieldSelector; an unknown field is reported as
 // Kubernetes does, "field label not supported: FIELD".
@@ -114,7 +115,7 @@ func parseFieldTerm(term string) (fieldRequirement, error) {
 	}
 	field, value := term[:i], term[i+1:]
 	switch {
-	case strings.HasSuffix(field, "!") && !strings.HasSuffix(field, `\!`):
+	case strings.HasSuffix(field, "!"):
 		r.not = true
 		field = field[:len(field)-1]
 	case strings.HasPrefix(value, "="):
@@ -124,7 +125,7 @@ func parseFieldTerm(term string) (fieldRequirement, error) {
 	if r.field == "" {
 		return r, fmt.Errorf("invalid term %q: no field", term)
 	}
-	r.get = FieldSelectorFields[r.field]
+	r.get = selectableFields[r.field]
 	if r.get == nil {
 		return r, fmt.Errorf("field label not supported: %s", r.field)
 	}
