@@ -150,25 +150,36 @@ func (a *agent) startLink(ctx context.Context, l *link.Link) <-chan error {
 	return done
 }
 
-// waitModeAgent is --wait with --agent: with an empty table it waits up
-// to WaitTimeout for the first work, then ends the agent once every proc
-// has been deleted, without passing through idling.
-func (a *agent) waitModeAgent(ctx context.Context) {
-	if a.ctl.Len() == 0 {
+// firstWork returns, when the table is empty, a channel that is closed at
+// its first change, and nil otherwise. It is taken before the link starts:
+// work that arrives, and even ends and is deleted, before waitModeAgent
+// runs still ends the wait for work.
+func (a *agent) firstWork() <-chan struct{} {
+	changed := a.ctl.Changed()
+	if a.ctl.Len() != 0 {
+		return nil
+	}
+	return changed
+}
+
+// waitModeAgent is --wait with --agent: if the table was empty (firstWork
+// is not nil) it waits up to WaitTimeout for the first work, then ends the
+// agent once every proc has been deleted, without passing through idling.
+func (a *agent) waitModeAgent(ctx context.Context, firstWork <-chan struct{}) {
+	if firstWork != nil {
 		timeout := a.cfg.Link.WaitTimeout
 		timer := time.NewTimer(timeout)
 		defer timer.Stop()
-		changed := a.ctl.Changed()
-		for a.ctl.Len() == 0 {
+	wait:
+		for {
 			st, stCh := a.shutdown.State()
 			if st == Done {
 				return
 			}
 			select {
-			case <-changed:
-				// The table was empty, so any change is work arriving.
+			case <-firstWork:
+				break wait
 			case <-stCh:
-				continue
 			case <-timer.C:
 				a.log.Info(fmt.Sprintf("agent timeout: no work assigned after %d seconds, shutting down", int64(timeout/time.Second)))
 				a.setShutdown(Done)
@@ -176,7 +187,6 @@ func (a *agent) waitModeAgent(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			}
-			break
 		}
 	}
 	a.waitMode(ctx)

@@ -15,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/gorilla/websocket"
 	"github.com/vmihailenco/msgpack/v5"
+
+	v1 "procstar.dev/procstar/api/v1"
 )
 
 // wsServer is a minimal control plane for the agent's --agent tests: it
@@ -232,5 +235,54 @@ func TestAgentInfoLink(t *testing.T) {
 	sigs <- syscall.SIGUSR1
 	if c := waitCode(t, code); c != ExitOK {
 		t.Errorf("exit %d", c)
+	}
+}
+
+// The wait for first work is armed before the link starts: a proc that
+// starts, ends and is deleted before waitModeAgent's goroutine runs must
+// still end the agent, not leave it waiting for work until the timeout
+// (TestAgentWaitDoneAfterWork hit this under load).
+func TestWaitModeAgentWorkBeforeItRuns(t *testing.T) {
+	n := newNode(t)
+	defer n.stop()
+	a := &agent{cfg: Config{Link: LinkConfig{WaitTimeout: time.Minute}}, log: logr.Discard(), ctl: n.ctl, shutdown: NewShutdown()}
+	first := a.firstWork()
+	if first == nil {
+		t.Fatal("no first-work channel for an empty table")
+	}
+	ctx := context.Background()
+	p := v1.Proc{Metadata: v1.ObjectMeta{Name: "p"}, Spec: v1.ProcSpec{Argv: []string{"/bin/true"}}}
+	p.SetDefaults()
+	if _, err := n.ctl.Create(ctx, []v1.Proc{p}); err != nil {
+		t.Fatal(err)
+	}
+	if second := a.firstWork(); second != nil {
+		t.Error("a first-work channel for a table with a proc in it")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for n.ctl.Len() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("proc p was not deleted")
+		}
+		if got, err := n.ctl.Get(ctx, "p"); err == nil && got.Status.Phase == v1.PhaseSucceeded {
+			if _, err := n.ctl.Delete(ctx, "p", v1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	done := make(chan struct{})
+	go func() {
+		a.waitModeAgent(ctx, first)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("still waiting for work that has come and gone")
+	}
+	if st, _ := a.shutdown.State(); st != Done {
+		t.Errorf("shutdown state %v, want done", st)
 	}
 }

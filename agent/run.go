@@ -244,6 +244,10 @@ func Run(ctx context.Context, cfg Config) int {
 
 	go a.handleSignals(ctx, sigs)
 	go a.idleLoop(ctx)
+	var firstWork <-chan struct{}
+	if cfg.Wait && cfg.Agent {
+		firstWork = a.firstWork()
+	}
 	var linkDone <-chan error
 	if a.link != nil {
 		linkDone = a.startLink(ctx, a.link)
@@ -254,7 +258,7 @@ func Run(ctx context.Context, cfg Config) int {
 	}
 	if cfg.Wait {
 		if cfg.Agent {
-			go a.waitModeAgent(ctx)
+			go a.waitModeAgent(ctx, firstWork)
 		} else {
 			go a.waitMode(ctx)
 		}
