@@ -80,6 +80,17 @@ var procFields = []field{{"pid", kInt}, {"ppid", kInt}, {"uid", kInt}, {"euid", 
 // as Python's msgpack.unpackb would (trailing bytes are an error): str
 // becomes string, bin []byte, integers int64 or uint64, floats float64.
 func decodeMap(frame []byte) (map[string]any, error) {
+	// msgpack's DecodeInterface sizes a slice or map by its header before
+	// reading any element, so a 6-byte frame claiming 2^32 elements would
+	// exhaust memory. Python's unpacker checks lengths against the bytes
+	// it has, and bounds nesting; checkValue does the same first.
+	rest, err := checkValue(frame, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: not MessagePack: %v", ErrProtocol, err)
+	}
+	if len(rest) != 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the message", ErrProtocol, len(rest))
+	}
 	r := bytes.NewReader(frame)
 	dec := msgpack.NewDecoder(r)
 	v, err := dec.DecodeInterface()
@@ -95,6 +106,100 @@ func decodeMap(frame []byte) (map[string]any, error) {
 		return nil, fmt.Errorf("%w: message is %T, not a map", ErrProtocol, v)
 	}
 	return m, nil
+}
+
+// maxDepth bounds the nesting of a frame, as msgpack-python's unpacker
+// stack does.
+const maxDepth = 1024
+
+var errShort = errors.New("unexpected end of data")
+
+// checkValue walks the MessagePack value at the start of b without building
+// it and returns the bytes after it. Every length must be backed by the
+// bytes left (each element takes at least one), and nesting stops at
+// maxDepth.
+func checkValue(b []byte, depth int) ([]byte, error) {
+	if depth > maxDepth {
+		return nil, fmt.Errorf("nested deeper than %d", maxDepth)
+	}
+	if len(b) == 0 {
+		return nil, errShort
+	}
+	c, b := b[0], b[1:]
+	switch {
+	case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
+		return b, nil // fixint, nil, bool
+	case c&0xe0 == 0xa0:
+		return skipBytes(b, int(c&0x1f)) // fixstr
+	case c&0xf0 == 0x90:
+		return checkValues(b, int(c&0x0f), depth) // fixarray
+	case c&0xf0 == 0x80:
+		return checkValues(b, 2*int(c&0x0f), depth) // fixmap
+	}
+	switch c {
+	case 0xcc, 0xd0:
+		return skipBytes(b, 1)
+	case 0xcd, 0xd1:
+		return skipBytes(b, 2)
+	case 0xca, 0xce, 0xd2:
+		return skipBytes(b, 4)
+	case 0xcb, 0xcf, 0xd3:
+		return skipBytes(b, 8)
+	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext 1, 2, 4, 8, 16, after the type byte
+		return skipBytes(b, 1+1<<(c-0xd4))
+	}
+	// A length of width bytes, extra bytes, then the length's worth of
+	// bytes, or of values (per element) for arrays and maps.
+	var width, extra, per int
+	switch c {
+	case 0xc4, 0xd9: // bin 8, str 8
+		width = 1
+	case 0xc5, 0xda:
+		width = 2
+	case 0xc6, 0xdb:
+		width = 4
+	case 0xc7, 0xc8, 0xc9: // ext 8, 16, 32: the type byte follows the length
+		width, extra = 1<<(c-0xc7), 1
+	case 0xdc, 0xdd: // array 16, 32
+		width, per = 2<<(c-0xdc), 1
+	case 0xde, 0xdf: // map 16, 32
+		width, per = 2<<(c-0xde), 2
+	default:
+		return nil, fmt.Errorf("reserved code 0x%02x", c)
+	}
+	if len(b) < width+extra {
+		return nil, errShort
+	}
+	n := 0
+	for _, x := range b[:width] {
+		n = n<<8 | int(x)
+	}
+	b = b[width+extra:]
+	if per == 0 {
+		return skipBytes(b, n)
+	}
+	return checkValues(b, per*n, depth)
+}
+
+func skipBytes(b []byte, n int) ([]byte, error) {
+	if n > len(b) {
+		return nil, errShort
+	}
+	return b[n:], nil
+}
+
+// checkValues checks n values in a row, one level deeper.
+func checkValues(b []byte, n, depth int) ([]byte, error) {
+	if n > len(b) {
+		return nil, errShort
+	}
+	var err error
+	for range n {
+		if b, err = checkValue(b, depth+1); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
 }
 
 // decodeAgentMessage decodes and checks one frame from an agent. It
