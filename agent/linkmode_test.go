@@ -260,16 +260,16 @@ func TestWaitModeAgentWorkBeforeItRuns(t *testing.T) {
 		t.Error("a first-work channel for a table with a proc in it")
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for n.ctl.Len() != 0 {
+	for deleted := false; n.ctl.Len() != 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("proc p was not deleted")
 		}
-		if got, err := n.ctl.Get(ctx, "p"); err == nil && got.Status.Phase == v1.PhaseSucceeded {
+		if got, err := n.ctl.Get(ctx, "p"); !deleted && err == nil && got.Status.Phase == v1.PhaseSucceeded {
 			if _, err := n.ctl.Delete(ctx, "p", v1.DeleteOptions{}); err != nil {
 				t.Fatal(err)
 			}
+			deleted = true
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 
 	done := make(chan struct{})
