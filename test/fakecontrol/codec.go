@@ -81,9 +81,11 @@ var procFields = []field{{"pid", kInt}, {"ppid", kInt}, {"uid", kInt}, {"euid", 
 // becomes string, bin []byte, integers int64 or uint64, floats float64.
 func decodeMap(frame []byte) (map[string]any, error) {
 	// msgpack's DecodeInterface sizes a slice or map by its header before
-	// reading any element, so a 6-byte frame claiming 2^32 elements would
-	// exhaust memory. Python's unpacker checks lengths against the bytes
-	// it has, and bounds nesting; checkValue does the same first.
+	// reading any element, so a frame of a few bytes claiming 2^32
+	// elements would exhaust memory. Python's unpacker checks lengths
+	// against the bytes it has, and bounds nesting; checkValue does the
+	// same first, trailing bytes included (msgpack then reads exactly the
+	// bytes checkValue walked: FuzzCheckValue).
 	rest, err := checkValue(frame, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%w: not MessagePack: %v", ErrProtocol, err)
@@ -91,15 +93,10 @@ func decodeMap(frame []byte) (map[string]any, error) {
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("%w: %d bytes after the message", ErrProtocol, len(rest))
 	}
-	r := bytes.NewReader(frame)
-	dec := msgpack.NewDecoder(r)
-	v, err := dec.DecodeInterface()
+	v, err := msgpack.NewDecoder(bytes.NewReader(frame)).DecodeInterface()
 	v = normalize(v)
 	if err != nil {
 		return nil, fmt.Errorf("%w: not MessagePack: %v", ErrProtocol, err)
-	}
-	if r.Len() != 0 {
-		return nil, fmt.Errorf("%w: %d bytes after the message", ErrProtocol, r.Len())
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
