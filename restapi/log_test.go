@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -430,6 +431,28 @@ func TestParseRange(t *testing.T) {
 			t.Errorf("parseRange(%q, %d) = %d, %d, %v, %v", tt.h, tt.size, a, b, ok, err)
 		}
 	}
+}
+
+// FuzzParseRange: a satisfiable range lies within the representation and
+// is not empty; an unsatisfiable one is errRange, and anything else is
+// ignored.
+func FuzzParseRange(f *testing.F) {
+	for _, h := range []string{"bytes=0-9", "bytes=-10", "bytes=10-", "bytes= 5 - 1", "bytes=0-1,2-3", "bytes=-0", "bytes=9223372036854775807-"} {
+		f.Add(h, int64(100))
+		f.Add(h, int64(0))
+	}
+	f.Fuzz(func(t *testing.T, h string, size int64) {
+		if size < 0 {
+			return
+		}
+		a, b, ok, err := parseRange(h, size)
+		switch {
+		case err != nil && (ok || !errors.Is(err, errRange)):
+			t.Fatalf("parseRange(%q, %d): ok %v with %v", h, size, ok, err)
+		case ok && !(0 <= a && a < b && b <= size):
+			t.Fatalf("parseRange(%q, %d) = [%d, %d)", h, size, a, b)
+		}
+	})
 }
 
 func TestLogHead(t *testing.T) {

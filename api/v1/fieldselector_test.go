@@ -62,3 +62,42 @@ func TestFieldSelectorErrors(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseFieldSelector(f *testing.F) {
+	for _, s := range []string{
+		"", "status.phase=Running", "metadata.name==a\\,b", "metadata.namespace!=x",
+		"status.phase!=Succeeded, metadata.name=web", "metadata.name=\\=x\\!", " metadata.name = x",
+		"metadata.name=a=b", "metadata.name=\\q", "metadata.name=\\", "spec.argv=x", "=x", "a",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		s, err := ParseFieldSelector(in)
+		if err != nil {
+			if !errors.Is(err, ErrBadFieldSelector) {
+				t.Fatalf("error %v does not match ErrBadFieldSelector", err)
+			}
+			return
+		}
+		// The canonical form is stable and selects the same procs: those
+		// whose fields take each term's value, and one with none set.
+		canon := s.String()
+		s2, err := ParseFieldSelector(canon)
+		if err != nil {
+			t.Fatalf("canonical %q of %q does not parse: %v", canon, in, err)
+		}
+		if s2.String() != canon {
+			t.Fatalf("canonical form not stable: %q then %q", canon, s2.String())
+		}
+		procs := []*Proc{{}}
+		for _, r := range s.reqs {
+			v := r.value
+			procs = append(procs, &Proc{Metadata: ObjectMeta{Name: v, Namespace: v}, Status: ProcStatus{Phase: ProcPhase(v)}})
+		}
+		for _, p := range procs {
+			if s.Matches(p) != s2.Matches(p) {
+				t.Fatalf("%q and its canonical %q disagree on %+v", in, canon, p.Metadata)
+			}
+		}
+	})
+}
