@@ -62,7 +62,7 @@ func BenchmarkCreateWait(b *testing.B) {
 
 		var waiters sync.Map // name -> chan struct{}
 		wctx, cancel := context.WithCancel(ctx)
-		watch, err := c.Watch(wctx, nil, "")
+		watch, err := c.Watch(wctx, nil, v1.FieldSelector{}, "")
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -169,7 +169,7 @@ func TestDelete(t *testing.T) {
 			}
 			h.create(p)
 			fp := h.rt.last(t, "p")
-			w, err := h.c.Watch(h.ctx, nil, h.c.currentRV())
+			w, err := h.c.Watch(h.ctx, nil, v1.FieldSelector{}, h.c.currentRV())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -173,7 +173,7 @@ func TestRealDelete(t *testing.T) {
 	if _, err := c.Delete(ctx, "graceful", v1.DeleteOptions{RefuseRunning: true}); !errors.Is(err, errdefs.ErrFailedPrecondition) || err.Error() != "process running: graceful" {
 		t.Fatalf("refused delete: %v", err)
 	}
-	watch, err := c.Watch(ctx, nil, "")
+	watch, err := c.Watch(ctx, nil, v1.FieldSelector{}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

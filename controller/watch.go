@@ -12,11 +12,14 @@ import (
 )
 
 // event is one change of the table: the object after it (before it, for
-// DELETED). obj is shared and never modified.
+// DELETED), and prev, the object the event before it published (nil for
+// ADDED), which tells a selecting watcher whether the proc was in its view.
+// Both are shared and never modified.
 type event struct {
-	rv  int64
-	typ v1.WatchEventType
-	obj *v1.Proc
+	rv   int64
+	typ  v1.WatchEventType
+	obj  *v1.Proc
+	prev *v1.Proc
 }
 
 // history is a ring of the last events. resourceVersions are consecutive
@@ -53,8 +56,12 @@ func (c *Controller) publishLocked(e *entry, typ v1.WatchEventType, obj *v1.Proc
 		to = obj.Status.Phase
 	}
 	c.metrics.phaseChange(from, to)
+	var prev *v1.Proc
+	if typ != v1.Added {
+		prev = e.obj
+	}
 	e.obj = obj
-	c.hist.add(event{rv: c.rv, typ: typ, obj: obj})
+	c.hist.add(event{rv: c.rv, typ: typ, obj: obj, prev: prev})
 	close(c.changed)
 	c.changed = make(chan struct{})
 }
@@ -62,7 +69,8 @@ func (c *Controller) publishLocked(e *entry, typ v1.WatchEventType, obj *v1.Proc
 // watchBatch bounds how many events a watcher copies per lock.
 const watchBatch = 256
 
-// Watch streams the changes of the procs selector matches (nil: all).
+// Watch streams the changes of the procs that selector (on labels; nil:
+// all) and fields (the zero FieldSelector: all) select.
 //
 // With resourceVersion "" or "0" it first sends a synthetic ADDED event for
 // every matching proc, sorted by name, then every change after that. With
@@ -75,18 +83,20 @@ const watchBatch = 256
 // behind that the history has overwritten its cursor gets a final event of
 // type ERROR, whose object carries only the resourceVersion it stopped at
 // (the HTTP layer turns it into a 410 Expired Status), and its channel is
-// closed. Events are filtered on the labels of the object they carry; a
-// label change does not synthesise ADDED or DELETED. The channel is closed
-// when ctx ends.
+// closed. A watcher sees a proc's changes as Kubernetes shows them to a
+// selecting watch (see selectEvent): one that comes into the selection is
+// ADDED, and one that leaves it is DELETED. The channel is closed when ctx
+// ends.
 //
 // An event's object shares its maps, slices and pointed-to values with the
 // table, which never modifies a published object: the receiver may keep it
 // but must not modify it (DeepCopy it first), as with a Kubernetes
 // informer's cache.
-func (c *Controller) Watch(ctx context.Context, selector v1.Selector, resourceVersion string) (<-chan v1.WatchEvent, error) {
+func (c *Controller) Watch(ctx context.Context, selector v1.Selector, fields v1.FieldSelector, resourceVersion string) (<-chan v1.WatchEvent, error) {
 	if selector == nil {
 		selector = v1.Everything()
 	}
+	selects := func(p *v1.Proc) bool { return selector.Matches(p.Metadata.Labels) && fields.Matches(p) }
 	var initial []*v1.Proc
 	c.mu.Lock()
 	from := c.rv
@@ -94,7 +104,7 @@ func (c *Controller) Watch(ctx context.Context, selector v1.Selector, resourceVe
 	case "", "0":
 		c.scans++
 		for _, e := range c.procs {
-			if selector.Matches(e.obj.Metadata.Labels) {
+			if selects(e.obj) {
 				initial = append(initial, e.obj)
 			}
 		}
@@ -118,13 +128,13 @@ func (c *Controller) Watch(ctx context.Context, selector v1.Selector, resourceVe
 	c.mu.Unlock()
 	slices.SortFunc(initial, func(a, b *v1.Proc) int { return strings.Compare(a.Metadata.Name, b.Metadata.Name) })
 	out := make(chan v1.WatchEvent, 16)
-	go c.serveWatch(ctx, selector, from, initial, out)
+	go c.serveWatch(ctx, selects, from, initial, out)
 	return out, nil
 }
 
 // serveWatch feeds one watcher: initial ADDED events, then the history
 // from cursor on.
-func (c *Controller) serveWatch(ctx context.Context, selector v1.Selector, cursor int64, initial []*v1.Proc, out chan<- v1.WatchEvent) {
+func (c *Controller) serveWatch(ctx context.Context, selects func(*v1.Proc) bool, cursor int64, initial []*v1.Proc, out chan<- v1.WatchEvent) {
 	defer close(out)
 	send := func(ev v1.WatchEvent) bool {
 		select {
@@ -169,14 +179,37 @@ func (c *Controller) serveWatch(ctx context.Context, selector v1.Selector, curso
 		}
 		for _, ev := range buf {
 			cursor = ev.rv
-			if !selector.Matches(ev.obj.Metadata.Labels) {
-				continue
-			}
-			if !send(v1.WatchEvent{Type: ev.typ, Object: *ev.obj}) {
+			if wev, ok := selectEvent(ev, selects); ok && !send(wev) {
 				return
 			}
 		}
 		clear(buf)
 		buf = buf[:0]
 	}
+}
+
+// selectEvent is what a watcher that selects procs with selects sees of
+// ev, as a Kubernetes watch cache shows it: whether the proc was in the
+// watcher's view is decided on ev.prev, the object the watcher was last
+// shown or not shown. A proc that comes into the selection is ADDED; one
+// still in it is MODIFIED; one that leaves it is DELETED, carrying the
+// state the watcher last had under this event's resourceVersion; a
+// deletion is DELETED if the proc was in view. Anything else is not sent.
+func selectEvent(ev event, selects func(*v1.Proc) bool) (v1.WatchEvent, bool) {
+	was := ev.prev != nil && selects(ev.prev)
+	if ev.typ == v1.Deleted {
+		return v1.WatchEvent{Type: v1.Deleted, Object: *ev.obj}, was
+	}
+	now := selects(ev.obj)
+	switch {
+	case now && !was:
+		return v1.WatchEvent{Type: v1.Added, Object: *ev.obj}, true
+	case now:
+		return v1.WatchEvent{Type: ev.typ, Object: *ev.obj}, true
+	case was:
+		gone := *ev.prev
+		gone.Metadata.ResourceVersion = ev.obj.Metadata.ResourceVersion
+		return v1.WatchEvent{Type: v1.Deleted, Object: gone}, true
+	}
+	return v1.WatchEvent{}, false
 }

@@ -39,12 +39,12 @@ func TestWatch(t *testing.T) {
 	h.create(newProc("b"), a)
 
 	ctx, cancel := context.WithCancel(h.ctx)
-	all, err := h.c.Watch(ctx, nil, "")
+	all, err := h.c.Watch(ctx, nil, v1.FieldSelector{}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	sel, _ := v1.ParseSelector("w=yes")
-	some, err := h.c.Watch(ctx, sel, "0")
+	some, err := h.c.Watch(ctx, sel, v1.FieldSelector{}, "0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestWatch(t *testing.T) {
 	}
 
 	// Resume from a resourceVersion replays what followed it.
-	resumed, err := h.c.Watch(ctx, nil, rv)
+	resumed, err := h.c.Watch(ctx, nil, v1.FieldSelector{}, rv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestWatch(t *testing.T) {
 			t.Errorf("resumed: %s, want %s", got, want)
 		}
 	}
-	from, err := h.c.Watch(ctx, nil, bRV)
+	from, err := h.c.Watch(ctx, nil, v1.FieldSelector{}, bRV)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,14 +116,14 @@ func TestWatchErrors(t *testing.T) {
 		{"1", errdefs.ErrGone},
 	}
 	for _, tt := range tests {
-		if _, err := h.c.Watch(h.ctx, nil, tt.rv); !errors.Is(err, tt.class) {
+		if _, err := h.c.Watch(h.ctx, nil, v1.FieldSelector{}, tt.rv); !errors.Is(err, tt.class) {
 			t.Errorf("Watch from %q: %v, want %v", tt.rv, err, tt.class)
 		}
 	}
 	// The oldest resumable rv: history holds 3..6, so from 2 works.
 	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
-	ch, err := h.c.Watch(ctx, nil, "2")
+	ch, err := h.c.Watch(ctx, nil, v1.FieldSelector{}, "2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestWatchFallsBehind(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.HistorySize = 8 })
 	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
-	ch, err := h.c.Watch(ctx, nil, "0")
+	ch, err := h.c.Watch(ctx, nil, v1.FieldSelector{}, "0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func (s *countingSelector) Matches(l map[string]string) bool {
 }
 
 // TestNoPerChangeScan checks with 10,000 procs that a change costs O(1):
-// no whole-table scan, one selector evaluation per watcher, and one event.
+// no whole-table scan, two selector evaluations per watcher, and one event.
 func TestNoPerChangeScan(t *testing.T) {
 	const n = 10000
 	h := newHarness(t, nil)
@@ -181,7 +181,7 @@ func TestNoPerChangeScan(t *testing.T) {
 	sel := &countingSelector{Selector: v1.Everything()}
 	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
-	ch, err := h.c.Watch(ctx, sel, h.c.currentRV())
+	ch, err := h.c.Watch(ctx, sel, v1.FieldSelector{}, h.c.currentRV())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,85 @@ func TestNoPerChangeScan(t *testing.T) {
 	if events < changes || events > 2*changes {
 		t.Errorf("%d changes made %d events", changes, events)
 	}
-	if got := sel.n.Load(); got != events {
-		t.Errorf("%d events cost %d selector evaluations, want %d", events, got, events)
+	// Two per event: the proc before the change and after it.
+	if got := sel.n.Load(); got != 2*events {
+		t.Errorf("%d events cost %d selector evaluations, want %d", events, got, 2*events)
+	}
+}
+
+// TestWatchSelectionTransitions: a selecting watcher sees a proc that comes
+// into its selection as ADDED, and one that leaves it as DELETED carrying
+// the state the watcher last saw under the new resourceVersion, as a
+// Kubernetes watch does. It holds for a watch resumed from a
+// resourceVersion (as procctl get -w watches after its list), which has
+// seen nothing of the procs yet, and for labels as for fields.
+func TestWatchSelectionTransitions(t *testing.T) {
+	h := newHarness(t, nil)
+	a := newProc("a")
+	a.Metadata.Labels = map[string]string{"team": "web"}
+	h.create(a, newProc("b"))
+	ctx, cancel := context.WithCancel(h.ctx)
+	defer cancel()
+	running, _ := v1.ParseFieldSelector("status.phase=Running")
+	succeeded, _ := v1.ParseFieldSelector("status.phase=Succeeded")
+	web, _ := v1.ParseSelector("team=web")
+	rv := h.c.currentRV()
+	watch := func(sel v1.Selector, fields v1.FieldSelector) <-chan v1.WatchEvent {
+		ch, err := h.c.Watch(ctx, sel, fields, rv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ch
+	}
+	runW, doneW, webW := watch(nil, running), watch(nil, succeeded), watch(web, v1.FieldSelector{})
+
+	h.rt.last(t, "b").end(0)
+	// b's exit may first show as Running with an exit code, still in the
+	// Running selection; its Succeeded leaves it.
+	ev := next(t, runW)
+	for ev.Type == v1.Modified {
+		if got := evString(ev); got != "MODIFIED b Running" {
+			t.Fatalf("running: %s", got)
+		}
+		ev = next(t, runW)
+	}
+	if got := evString(ev); got != "DELETED b Running" {
+		t.Errorf("running: %s, want b DELETED as it was last seen", got)
+	}
+	added := next(t, doneW)
+	if got := evString(added); got != "ADDED b Succeeded" {
+		t.Errorf("succeeded: %s", got)
+	}
+	if ev.Object.Metadata.ResourceVersion != added.Object.Metadata.ResourceVersion {
+		t.Errorf("b left Running at rv %s but came to Succeeded at rv %s", ev.Object.Metadata.ResourceVersion, added.Object.Metadata.ResourceVersion)
+	}
+
+	// Labels: a leaves team=web and comes back; b never shows.
+	relabel := func(team string) {
+		p := newProc("a")
+		p.Metadata.Labels = map[string]string{"team": team}
+		if _, res, err := h.c.Apply(h.ctx, p, false); err != nil || res != v1.ApplyConfigured {
+			t.Fatalf("relabel to %s: %v %v", team, res, err)
+		}
+	}
+	relabel("data")
+	if ev := next(t, webW); ev.Type != v1.Deleted || ev.Object.Metadata.Name != "a" || ev.Object.Metadata.Labels["team"] != "web" {
+		t.Errorf("web: %s labels %v, want a DELETED with team=web", evString(ev), ev.Object.Metadata.Labels)
+	}
+	relabel("web")
+	if got := evString(next(t, webW)); got != "ADDED a Running" {
+		t.Errorf("web: %s", got)
+	}
+	h.rt.last(t, "a").end(0)
+	for ev := next(t, webW); ev.Object.Status.Phase != v1.PhaseSucceeded; ev = next(t, webW) {
+		if got := evString(ev); got != "MODIFIED a Running" {
+			t.Fatalf("web: %s", got)
+		}
+	}
+	if _, err := h.c.Delete(h.ctx, "a", v1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := evString(next(t, webW)); got != "DELETED a Succeeded" {
+		t.Errorf("web: %s", got)
 	}
 }

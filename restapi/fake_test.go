@@ -46,10 +46,13 @@ type fakeBackend struct {
 	// procs by name.
 	procs map[string]*fakeProc
 	// rv is the last resourceVersion; history holds events after minRV.
-	rv       int
-	minRV    int
-	history  []v1.WatchEvent
-	watchers map[chan v1.WatchEvent]v1.Selector
+	rv      int
+	minRV   int
+	history []v1.WatchEvent
+	// watchers holds each watch's selection; unlike the controller, the
+	// fake filters on the event's object alone, with no ADDED or DELETED
+	// for a proc entering or leaving it.
+	watchers map[chan v1.WatchEvent]func(*v1.Proc) bool
 	signals  []signalCall
 	deletes  []v1.DeleteOptions
 	// failCreate, when set, is Create's error.
@@ -61,7 +64,7 @@ type fakeBackend struct {
 }
 
 func newFake() *fakeBackend {
-	return &fakeBackend{procs: map[string]*fakeProc{}, watchers: map[chan v1.WatchEvent]v1.Selector{}}
+	return &fakeBackend{procs: map[string]*fakeProc{}, watchers: map[chan v1.WatchEvent]func(*v1.Proc) bool{}}
 }
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -119,8 +122,8 @@ func (f *fakeBackend) emitLocked(t v1.WatchEventType, fp *fakeProc) {
 	fp.proc.Metadata.ResourceVersion = strconv.Itoa(f.rv)
 	ev := v1.WatchEvent{Type: t, Object: *fp.proc.DeepCopy()}
 	f.history = append(f.history, ev)
-	for ch, sel := range f.watchers {
-		if sel.Matches(ev.Object.Metadata.Labels) {
+	for ch, selects := range f.watchers {
+		if selects(&ev.Object) {
 			select {
 			case ch <- ev:
 			default:
@@ -237,7 +240,8 @@ func (f *fakeBackend) List(_ context.Context, sel v1.Selector) (v1.ProcList, err
 	return l, nil
 }
 
-func (f *fakeBackend) Watch(ctx context.Context, sel v1.Selector, rv string) (<-chan v1.WatchEvent, error) {
+func (f *fakeBackend) Watch(ctx context.Context, sel v1.Selector, fields v1.FieldSelector, rv string) (<-chan v1.WatchEvent, error) {
+	selects := func(p *v1.Proc) bool { return sel.Matches(p.Metadata.Labels) && fields.Matches(p) }
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var backlog []v1.WatchEvent
@@ -259,12 +263,12 @@ func (f *fakeBackend) Watch(ctx context.Context, sel v1.Selector, rv string) (<-
 			}
 		}
 	}
-	backlog = slices.DeleteFunc(backlog, func(e v1.WatchEvent) bool { return !sel.Matches(e.Object.Metadata.Labels) })
+	backlog = slices.DeleteFunc(backlog, func(e v1.WatchEvent) bool { return !selects(&e.Object) })
 	ch := make(chan v1.WatchEvent, 100+len(backlog))
 	for _, e := range backlog {
 		ch <- e
 	}
-	f.watchers[ch] = sel
+	f.watchers[ch] = selects
 	go func() {
 		<-ctx.Done()
 		f.mu.Lock()

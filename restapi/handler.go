@@ -34,11 +34,12 @@ type Backend interface {
 	Get(ctx context.Context, name string) (v1.Proc, error)
 	// List returns the procs whose labels match selector.
 	List(ctx context.Context, selector v1.Selector) (v1.ProcList, error)
-	// Watch streams changes after resourceVersion ("" for now); the
-	// channel closes when ctx ends. A resourceVersion too old to replay
-	// is ErrGone. Event objects may be shared: they are read, never
-	// modified.
-	Watch(ctx context.Context, selector v1.Selector, resourceVersion string) (<-chan v1.WatchEvent, error)
+	// Watch streams the changes of the procs selector and fields select
+	// after resourceVersion ("" for now), a proc coming into the selection
+	// as ADDED and leaving it as DELETED; the channel closes when ctx
+	// ends. A resourceVersion too old to replay is ErrGone. Event objects
+	// may be shared: they are read, never modified.
+	Watch(ctx context.Context, selector v1.Selector, fields v1.FieldSelector, resourceVersion string) (<-chan v1.WatchEvent, error)
 	// Delete removes a proc as opts say.
 	Delete(ctx context.Context, name string, opts v1.DeleteOptions) (v1.Proc, error)
 	// Signal sends sig to the proc (to its process group with group).

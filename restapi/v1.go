@@ -154,53 +154,15 @@ func (h *handler) v1List(q *request) {
 	writeJSON(q.w, http.StatusOK, list)
 }
 
-// fieldFilter turns a watch's events into those of the procs fsel
-// matches, as Kubernetes does: a proc that comes to match is ADDED, one
-// that stops matching is DELETED, and one that matches neither before nor
-// after is left out. It remembers which procs matched at their last event;
-// on a watch resumed from a resourceVersion, a proc's first event counts
-// as coming to match.
-type fieldFilter struct {
-	fsel     v1.FieldSelector
-	matching map[string]bool
-}
-
-// filter returns the event to send for ev, and whether to send one.
-func (f *fieldFilter) filter(ev v1.WatchEvent) (v1.WatchEvent, bool) {
-	if f.fsel.Empty() || ev.Type == v1.WatchError {
-		return ev, true
-	}
-	name := ev.Object.Metadata.Name
-	was, now := f.matching[name], f.fsel.Matches(&ev.Object)
-	if ev.Type == v1.Deleted {
-		now = false
-	}
-	if now {
-		f.matching[name] = true
-	} else {
-		delete(f.matching, name)
-	}
-	switch {
-	case now && !was:
-		ev.Type = v1.Added
-	case !now && was:
-		ev.Type = v1.Deleted
-	case !now:
-		return ev, false
-	}
-	return ev, true
-}
-
 // v1Watch streams watch events as newline-delimited JSON, flushed after
 // each burst, until the client goes or the backend closes the channel.
 func (h *handler) v1Watch(q *request, sel v1.Selector, fsel v1.FieldSelector, rv string) {
 	ctx := q.r.Context()
-	events, err := h.b.Watch(ctx, sel, rv)
+	events, err := h.b.Watch(ctx, sel, fsel, rv)
 	if err != nil {
 		q.fail(err)
 		return
 	}
-	ff := fieldFilter{fsel: fsel, matching: map[string]bool{}}
 	rc := http.NewResponseController(q.w)
 	q.w.Header().Set("Content-Type", "application/json")
 	q.w.Header().Set("Cache-Control", "no-store")
@@ -217,12 +179,10 @@ func (h *handler) v1Watch(q *request, sel v1.Selector, fsel v1.FieldSelector, rv
 			if !ok {
 				return
 			}
-			if ev, ok = ff.filter(ev); ok {
-				if err := h.writeWatchEvent(q.w, enc, ev); err != nil {
-					return
-				}
-				pending = true
+			if err := h.writeWatchEvent(q.w, enc, ev); err != nil {
+				return
 			}
+			pending = true
 			// Flush once a burst has been written, not after every event:
 			// a batch of creates then costs one write, not one per line.
 			if pending && len(events) == 0 {

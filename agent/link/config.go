@@ -44,7 +44,7 @@ type Backend interface {
 	Create(ctx context.Context, procs []v1.Proc) ([]v1.Proc, error)
 	Get(ctx context.Context, name string) (v1.Proc, error)
 	List(ctx context.Context, selector v1.Selector) (v1.ProcList, error)
-	Watch(ctx context.Context, selector v1.Selector, resourceVersion string) (<-chan v1.WatchEvent, error)
+	Watch(ctx context.Context, selector v1.Selector, fields v1.FieldSelector, resourceVersion string) (<-chan v1.WatchEvent, error)
 	Delete(ctx context.Context, name string, opts v1.DeleteOptions) (v1.Proc, error)
 	Signal(ctx context.Context, name string, sig int, group bool) error
 	Result(ctx context.Context, name string) (wire.ProcRes, error)

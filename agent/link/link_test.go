@@ -719,11 +719,11 @@ type gappyBackend struct {
 	once    sync.Once
 }
 
-func (g *gappyBackend) Watch(ctx context.Context, sel v1.Selector, rv string) (<-chan v1.WatchEvent, error) {
+func (g *gappyBackend) Watch(ctx context.Context, sel v1.Selector, fields v1.FieldSelector, rv string) (<-chan v1.WatchEvent, error) {
 	first := false
 	g.once.Do(func() { first = true })
 	if !first {
-		return g.Controller.Watch(ctx, sel, rv)
+		return g.Controller.Watch(ctx, sel, fields, rv)
 	}
 	ch := make(chan v1.WatchEvent, 1)
 	go func() {

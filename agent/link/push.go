@@ -149,7 +149,7 @@ func (p *pusher) run(ctx context.Context) {
 // watch watches from p.rv, resyncing when that is too old.
 func (p *pusher) watch(ctx context.Context) <-chan v1.WatchEvent {
 	for ctx.Err() == nil {
-		ch, err := p.s.l.b.Watch(ctx, nil, strconv.FormatUint(p.rv, 10))
+		ch, err := p.s.l.b.Watch(ctx, nil, v1.FieldSelector{}, strconv.FormatUint(p.rv, 10))
 		if err == nil {
 			return ch
 		}
