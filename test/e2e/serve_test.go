@@ -223,6 +223,60 @@ func TestServeKillWaitFails(t *testing.T) {
 	mustOK(t, r, "Failed SIGTERM")
 }
 
+// TestServeWatchFieldSelectorResumed does what procctl get -w does, list
+// and then watch from the list's resourceVersion, with a field selector: a
+// proc that leaves the selection must come as DELETED, though the watch
+// never saw it enter.
+func TestServeWatchFieldSelectorResumed(t *testing.T) {
+	a := startAgent(t)
+	server := "http://" + a.addr
+	const procs = "/apis/procstar.dev/v1/procs"
+	mustOK(t, procctl(t, server, procYAML("sleeper", "exec sleep 600"), "apply", "-f", "-"), "created")
+	mustOK(t, procctl(t, server, "", "wait", "sleeper", "--for=phase=Running"), "")
+
+	resp, err := http.Get(server + procs + "?fieldSelector=status.phase%3DRunning")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Metadata struct{ ResourceVersion string }
+		Items    []struct{ Metadata struct{ Name string } }
+	}
+	err = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if err != nil || len(list.Items) != 1 || list.Items[0].Metadata.Name != "sleeper" {
+		t.Fatalf("list: %+v, %v", list, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", server+procs+"?watch=true&fieldSelector=status.phase%3DRunning&resourceVersion="+list.Metadata.ResourceVersion, nil)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	mustOK(t, procctl(t, server, "", "kill", "sleeper"), "")
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var ev struct {
+			Type   string
+			Object struct {
+				Metadata struct{ Name string }
+				Status   struct{ Phase string }
+			}
+		}
+		if err := dec.Decode(&ev); err != nil {
+			t.Fatalf("watch ended without sleeper leaving Running: %v", err)
+		}
+		if ev.Object.Metadata.Name != "sleeper" || ev.Object.Status.Phase != "Running" {
+			t.Fatalf("got %s %s %s; the selection is phase Running", ev.Type, ev.Object.Metadata.Name, ev.Object.Status.Phase)
+		}
+		if ev.Type == "DELETED" {
+			return
+		}
+	}
+}
+
 // TestServeProcstarRoutes drives procstar's own HTTP routes, as Apsis-style
 // clients do.
 func TestServeProcstarRoutes(t *testing.T) {
