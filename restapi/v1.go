@@ -170,7 +170,6 @@ func (h *handler) v1Watch(q *request, sel v1.Selector, fsel v1.FieldSelector, rv
 	_ = rc.Flush()
 	enc := new(watchEncoder)
 	enc.enc = json.NewEncoder(&enc.buf)
-	pending := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -182,14 +181,12 @@ func (h *handler) v1Watch(q *request, sel v1.Selector, fsel v1.FieldSelector, rv
 			if err := h.writeWatchEvent(q.w, enc, ev); err != nil {
 				return
 			}
-			pending = true
 			// Flush once a burst has been written, not after every event:
 			// a batch of creates then costs one write, not one per line.
-			if pending && len(events) == 0 {
+			if len(events) == 0 {
 				if err := rc.Flush(); err != nil {
 					return
 				}
-				pending = false
 			}
 		}
 	}
