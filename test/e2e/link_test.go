@@ -538,7 +538,9 @@ func TestLinkReadTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := e.Time.Sub(stalled); d < 1900*time.Millisecond || d > 10*time.Second {
+	// The timeout counts from the last ping the agent read, which on a
+	// loaded machine can be a few hundred milliseconds before the stall.
+	if d := e.Time.Sub(stalled); d < time.Second || d > 10*time.Second {
 		t.Errorf("the agent dropped the silent connection after %v, want about 2 s", d)
 	}
 	if _, err := srv.WaitFor(ctx, "rt", func(c fakecontrol.Conn, ok bool) bool { return ok && c.Open && c.NumConnections == 2 }); err != nil {
