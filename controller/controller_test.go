@@ -203,9 +203,8 @@ func TestDelete(t *testing.T) {
 			if types[0] != v1.Modified || types[len(types)-1] != v1.Deleted {
 				t.Errorf("events = %v", types)
 			}
-			if !fp.isReleased() {
-				t.Error("runtime proc not released")
-			}
+			// The worker releases the proc after it has published DELETED.
+			waitReleased(t, fp)
 		})
 	}
 }

@@ -437,4 +437,14 @@ func waitSignals(t testing.TB, p *fakeProc, want ...string) {
 	}
 }
 
+// waitReleased waits until p has been released.
+func waitReleased(t testing.TB, p *fakeProc) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !p.isReleased(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("runtime proc not released")
+		}
+	}
+}
+
 const sigterm, sigkill = int(syscall.SIGTERM), int(syscall.SIGKILL)
