@@ -409,6 +409,31 @@ func ReadStat(pid int) (*v1.ProcStat, error) {
 	return readProcFile(pid, "stat", func(b []byte) (*v1.ProcStat, error) { return ParseStat(b, c) })
 }
 
+// StartTicks returns when pid started, in clock ticks after boot (field 22
+// of /proc/PID/stat). With the pid it names one process across pid reuse,
+// and it reads the same from every process, unlike Starttime, which adds
+// each reader's boot time estimate.
+func StartTicks(pid int) (uint64, error) {
+	return readProcFile(pid, "stat", parseStartTicks)
+}
+
+func parseStartTicks(data []byte) (uint64, error) {
+	closeP := bytes.LastIndexByte(data, ')')
+	if closeP < 0 {
+		return 0, malformed("stat: no (comm)")
+	}
+	// Fields 3 onwards follow the comm; starttime is field 22.
+	f := bytes.Fields(data[closeP+1:])
+	if len(f) < 22-2 {
+		return 0, malformed("stat: %d fields, want at least 22", len(f)+2)
+	}
+	v, ok := parseUint(f[22-3])
+	if !ok {
+		return 0, malformed("stat: field 22: bad unsigned integer %q", f[22-3])
+	}
+	return v, nil
+}
+
 // ReadStatm reads and decodes /proc/PID/statm.
 func ReadStatm(pid int) (*v1.ProcStatm, error) {
 	ps := int(SystemClock().PageSize)

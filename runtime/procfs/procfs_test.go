@@ -389,3 +389,32 @@ func TestReadStatZombie(t *testing.T) {
 	}
 	t.Fatal("child never became a zombie")
 }
+
+func TestStartTicks(t *testing.T) {
+	c := SystemClock()
+	pid := os.Getpid()
+	ticks, err := StartTicks(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := ReadStat(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := c.BootTime.Add(ticksToDuration(ticks, c.TicksPerSecond)).UTC(); !st.Starttime.Equal(want) {
+		t.Errorf("StartTicks %d is %v, ReadStat's starttime %v", ticks, want, st.Starttime)
+	}
+	// A comm with spaces and parentheses does not shift the fields.
+	line := "42 (a) b (c) R 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 98765 1 1 1 1 1 1 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
+	if got, err := parseStartTicks([]byte(line)); err != nil || got != 98765 {
+		t.Errorf("parseStartTicks = %d, %v; want 98765", got, err)
+	}
+	for _, bad := range []string{"", "42 (x R 1", "42 (x) R 1 2 3", "42 (x) R 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 -5 1\n"} {
+		if _, err := parseStartTicks([]byte(bad)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("parseStartTicks(%q) = %v, want ErrMalformed", bad, err)
+		}
+	}
+	if _, err := StartTicks(1 << 30); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("StartTicks of no process: %v, want ErrNotExist", err)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,7 @@ import (
 
 	"procstar.dev/procstar/internal/errdefs"
 	"procstar.dev/procstar/runtime/cgroup"
+	"procstar.dev/procstar/runtime/procfs"
 )
 
 // Error classes.
@@ -93,7 +95,41 @@ type Manager struct {
 	version string
 	// cgroupMount is Options.CgroupMount.
 	cgroupMount string
-	calls       atomic.Uint64 // D-Bus method calls made to the manager
+	// self is this process, as the Description of its slices names it;
+	// zero if its start time could not be read.
+	self  owner
+	calls atomic.Uint64 // D-Bus method calls made to the manager
+}
+
+// owner is the process that made a slice: its pid and start time in clock
+// ticks after boot, which together survive pid reuse. StopLeftovers reads
+// it back from the slice's Description, so that agents sharing a manager
+// leave each other's slices alone. The pid is in the owner's pid
+// namespace: an agent in another one is not recognised, and its empty
+// slices are swept as an earlier agent's.
+type owner struct {
+	pid   int
+	start uint64
+}
+
+const ownerFormat = "procstar agent pid %d start %d"
+
+func (o owner) description() string { return fmt.Sprintf(ownerFormat, o.pid, o.start) }
+
+// parseOwner reads a Description that description wrote; anything else
+// (a unit of an older agent, or of procstar) has no owner.
+func parseOwner(desc string) (owner, bool) {
+	var o owner
+	if _, err := fmt.Sscanf(desc, ownerFormat, &o.pid, &o.start); err != nil || o.pid <= 0 || o.description() != desc {
+		return owner{}, false
+	}
+	return o, true
+}
+
+// alive reports whether the owner still runs.
+func (o owner) alive() bool {
+	start, err := procfs.StartTicks(o.pid)
+	return err == nil && start == o.start
 }
 
 // busAddress picks the bus to dial and the name Bus reports.
@@ -176,6 +212,11 @@ func Connect(ctx context.Context, opts Options) (*Manager, error) {
 		return nil, fmt.Errorf("%w: bus %s: %w", ErrUnavailable, bus, err)
 	}
 	m := &Manager{log: opts.Logger, bus: bus, cgroupMount: opts.CgroupMount}
+	if start, err := procfs.StartTicks(os.Getpid()); err == nil {
+		m.self = owner{pid: os.Getpid(), start: start}
+	} else {
+		m.log.Error(err, "cannot read this agent's start time; its slices will not name it, and another agent starting on this manager may stop them while they are empty")
+	}
 	var v godbus.Variant
 	m.calls.Add(1)
 	err = first.Object(managerDest, managerPath).CallWithContext(ctx, "org.freedesktop.DBus.Properties.Get", 0, managerIface, "Version").Store(&v)
@@ -221,10 +262,8 @@ func (m *Manager) Calls() uint64 { return m.calls.Load() }
 // left behind (it crashed, or was killed, before it could stop them) and
 // that no process uses any more. A slice whose cgroup still has processes
 // (a proc that outlived its agent) is left running, and named in left.
-//
-// Call it at start-up, before this Manager makes any unit: another agent
-// on the same manager that is just creating a slice could lose it, so run
-// one agent per manager.
+// The slices of an agent that still runs, which each slice's Description
+// names, are not touched: several agents can share a manager.
 func (m *Manager) StopLeftovers(ctx context.Context) (stopped, left []string, err error) {
 	m.calls.Add(1)
 	units, err := m.conn.ListUnitsByPatternsContext(ctx, nil, []string{unitPrefix + "*.slice"})
@@ -234,6 +273,10 @@ func (m *Manager) StopLeftovers(ctx context.Context) (stopped, left []string, er
 	for _, us := range units {
 		name, ok := strings.CutSuffix(us.Name, ".slice")
 		if !ok {
+			continue
+		}
+		if o, ok := parseOwner(us.Description); ok && o.alive() {
+			m.log.V(1).Info("leaving a slice of a running agent", "unit", us.Name, "agentPid", o.pid)
 			continue
 		}
 		u := &Unit{m: m, name: name, slice: us.Name, scope: name + ".scope"}
@@ -304,10 +347,11 @@ func (m *Manager) runJob(ctx context.Context, what, unit string, start func(ch c
 
 // Start creates the slice "procstar<uuid>.slice" with the slice properties
 // and the scope "procstar<uuid>.scope" in it with the scope properties and
-// pid, waiting for each job and checking it is "done". If anything after
-// the slice fails, it stops the slice before returning (it never leaves
-// units behind). ctx bounds everything. The caller must keep the child
-// from exec'ing until Start returns.
+// pid, waiting for each job and checking it is "done". Unless the slice
+// properties have one, the slice's Description names this agent (see
+// StopLeftovers). If anything after the slice fails, it stops the slice
+// before returning (it never leaves units behind). ctx bounds everything.
+// The caller must keep the child from exec'ing until Start returns.
 func (m *Manager) Start(ctx context.Context, pid int, slice, scope []sddbus.Property) (*Unit, error) {
 	if pid <= 0 || uint64(pid) > uint64(^uint32(0)) {
 		return nil, fmt.Errorf("%w: pid %d out of range", ErrInvalid, pid)
@@ -318,6 +362,9 @@ func (m *Manager) Start(ctx context.Context, pid int, slice, scope []sddbus.Prop
 	}
 	u := &Unit{m: m, name: name, slice: name + ".slice", scope: name + ".scope"}
 	log := m.log.WithValues("pid", pid, "unit", name)
+	if m.self.pid != 0 && !slices.ContainsFunc(slice, func(p sddbus.Property) bool { return p.Name == "Description" }) {
+		slice = append(slices.Clip(slice), sddbus.Property{Name: "Description", Value: godbus.MakeVariant(m.self.description())})
+	}
 
 	err = m.runJob(ctx, "start", u.slice, func(ch chan<- string) error {
 		_, err := m.conn.StartTransientUnitContext(ctx, u.slice, "replace", slice, ch)

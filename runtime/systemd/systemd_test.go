@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,6 +27,7 @@ import (
 
 	v1 "procstar.dev/procstar/api/v1"
 	"procstar.dev/procstar/internal/errdefs"
+	"procstar.dev/procstar/runtime/procfs"
 	"procstar.dev/procstar/runtime/systemd"
 	"procstar.dev/procstar/runtime/systemd/fakesystemd"
 )
@@ -52,6 +54,16 @@ func connect(t testing.TB, opts fakesystemd.Options) (*fakesystemd.Fake, *system
 	}
 	t.Cleanup(m.Close)
 	return f, m
+}
+
+// selfDescription is the Description of the slices this process makes.
+func selfDescription(t testing.TB) string {
+	t.Helper()
+	start, err := procfs.StartTicks(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("procstar agent pid %d start %d", os.Getpid(), start)
 }
 
 func unitPath(name string) string {
@@ -121,6 +133,7 @@ func TestStartControlGroupKillStop(t *testing.T) {
 			{Name: "MemorySwapMax", Value: uint64(0)},
 			{Name: "TasksAccounting", Value: true},
 			{Name: "TasksMax", Value: uint64(512)},
+			{Name: "Description", Value: selfDescription(t)},
 		}, noAux}},
 		{Method: "StartTransientUnit", Path: "/org/freedesktop/systemd1", Args: []any{u.Scope(), "replace", []fakesystemd.Prop{
 			{Name: "OOMPolicy", Value: "kill"},
@@ -537,11 +550,44 @@ func TestStartRejectedProperties(t *testing.T) {
 	}
 }
 
+// exitedPid returns the pid of a process that has exited and been reaped.
+func exitedPid(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid
+}
+
+// startEmpty starts m's units for a process that then exits, leaving an
+// empty slice.
+func startEmpty(t *testing.T, m *systemd.Manager) *systemd.Unit {
+	t.Helper()
+	// It waits for its stdin to close, so it is alive when moved.
+	cmd := exec.Command("sh", "-c", "read x")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	u, err := m.Start(context.Background(), cmd.Process.Pid, nil, nil)
+	stdin.Close()
+	_ = cmd.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
 // TestStopLeftovers: slices an agent left when it died are stopped by the
 // next one, unless a process still runs in them.
 func TestStopLeftovers(t *testing.T) {
 	mount, root := testCgroup(t)
 	f, dead := connect(t, fakesystemd.Options{CgroupRoot: root, CgroupMount: mount})
+	systemd.SetOwner(dead, exitedPid(t), 1)
 	ctx := context.Background()
 	// A proc still running, and one whose process has exited.
 	live := exec.Command("sleep", "100")
@@ -549,25 +595,11 @@ func TestStopLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = live.Process.Kill(); _ = live.Wait() })
-	// It waits for its stdin to close, so it is alive when moved.
-	short := exec.Command("sh", "-c", "read x")
-	stdin, err := short.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := short.Start(); err != nil {
-		t.Fatal(err)
-	}
 	uLive, err := dead.Start(ctx, live.Process.Pid, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	uGone, err := dead.Start(ctx, short.Process.Pid, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdin.Close()
-	_ = short.Wait()
+	uGone := startEmpty(t, dead)
 	dead.Close() // the agent is gone; its units stay
 
 	m, err := systemd.Connect(ctx, systemd.Options{Address: f.Address(), CgroupMount: mount})
@@ -588,5 +620,57 @@ func TestStopLeftovers(t *testing.T) {
 	}
 	if _, ok := units[uLive.Scope()]; !ok {
 		t.Errorf("%s was stopped with its process running", uLive.Scope())
+	}
+}
+
+// TestStopLeftoversSparesRunningAgents: an agent starting on a manager
+// that another agent uses leaves that agent's slices alone, even empty
+// ones; it stops those of an agent whose pid now names another process,
+// and those that name no agent.
+func TestStopLeftoversSparesRunningAgents(t *testing.T) {
+	mount, root := testCgroup(t)
+	f, running := connect(t, fakesystemd.Options{CgroupRoot: root, CgroupMount: mount})
+	ctx := context.Background()
+	other := func() *systemd.Manager {
+		m, err := systemd.Connect(ctx, systemd.Options{Address: f.Address(), CgroupMount: mount})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(m.Close)
+		return m
+	}
+	start, err := procfs.StartTicks(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reused, anonymous := other(), other()
+	systemd.SetOwner(reused, os.Getpid(), start+1)
+	systemd.SetOwner(anonymous, 0, 0)
+
+	uRunning := startEmpty(t, running)
+	uReused := startEmpty(t, reused)
+	uAnon := startEmpty(t, anonymous)
+	units := f.Units()
+	if got := units[uRunning.Slice()].Properties["Description"]; got != selfDescription(t) {
+		t.Errorf("Description = %v, want %q", got, selfDescription(t))
+	}
+	if _, ok := units[uAnon.Slice()].Properties["Description"]; ok {
+		t.Errorf("a slice of an agent with no start time has a Description")
+	}
+
+	stopped, left, err := other().StopLeftovers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{uReused.Slice(), uAnon.Slice()}
+	slices.Sort(want)
+	if !reflect.DeepEqual(stopped, want) || len(left) != 0 {
+		t.Fatalf("stopped %v, left %v; want %v stopped", stopped, left, want)
+	}
+	if _, ok := f.Units()[uRunning.Slice()]; !ok {
+		t.Fatalf("the slice of a running agent was stopped")
+	}
+	if err := uRunning.Stop(ctx); err != nil {
+		t.Error(err)
 	}
 }

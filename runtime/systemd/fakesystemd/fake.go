@@ -698,7 +698,12 @@ func (m *managerObj) ListUnitsByPatterns(states, patterns []string) ([]unitStatu
 			}
 		}
 		if match {
-			out = append(out, unitStatus{Name: name, LoadState: "loaded", ActiveState: "active", SubState: "running", Path: unitPath(name), JobPath: "/"})
+			// As systemd, a unit without a Description is described by its name.
+			desc, _ := f.units[name].props["Description"].(string)
+			if desc == "" {
+				desc = name
+			}
+			out = append(out, unitStatus{Name: name, Description: desc, LoadState: "loaded", ActiveState: "active", SubState: "running", Path: unitPath(name), JobPath: "/"})
 		}
 	}
 	slices.SortFunc(out, func(a, b unitStatus) int { return strings.Compare(a.Name, b.Name) })
