@@ -17,7 +17,7 @@ import (
 
 func (a *app) getCmd() *cobra.Command {
 	var output, selector, fieldSelector string
-	var watch bool
+	var watch, watchEvents bool
 	cmd := &cobra.Command{
 		Use:   "get procs [NAME…]",
 		Short: "List procs as a table, YAML, JSON, names or a JSONPath template",
@@ -26,7 +26,8 @@ func (a *app) getCmd() *cobra.Command {
   procctl get procs --field-selector status.phase=Running
   procctl get proc/nightly-report -o yaml
   procctl get procs -o jsonpath='{range .items[*]}{.metadata.name} {.status.phase}{"\n"}{end}'
-  procctl get procs -w`,
+  procctl get procs -w
+  procctl get procs -w --output-watch-events --field-selector status.phase=Running`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErrorf("say what to get: procctl get procs [NAME…]")
@@ -43,6 +44,9 @@ func (a *app) getCmd() *cobra.Command {
 			if err != nil {
 				return usageErrorf("%s", err.Error())
 			}
+			if watchEvents && !watch {
+				return usageErrorf("--output-watch-events shows a watch's events: add -w")
+			}
 			if (selector != "" || fieldSelector != "") && len(names) > 0 {
 				return usageErrorf("pass either proc names or selectors (-l, --field-selector), not both")
 			}
@@ -57,17 +61,18 @@ func (a *app) getCmd() *cobra.Command {
 				return err
 			}
 			opts := client.ListOptions{LabelSelector: selector, FieldSelector: fieldSelector}
-			return a.get(cmd.Context(), c, names, opts, f, watch)
+			return a.get(cmd.Context(), c, names, opts, f, watch, watchEvents)
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: wide, yaml, json, name or jsonpath=TEMPLATE")
 	cmd.Flags().StringVarP(&selector, "selector", "l", "", "label selector, e.g. team=data,tier!=web")
 	cmd.Flags().StringVar(&fieldSelector, "field-selector", "", "field selector on metadata.name, metadata.namespace or status.phase, e.g. status.phase!=Running")
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "after listing, print a row (or object) per change until interrupted")
+	cmd.Flags().BoolVar(&watchEvents, "output-watch-events", false, "with -w, show each change's event type (ADDED, MODIFIED, DELETED; a proc leaving a selection is DELETED): an EVENT column, {type, object} objects, or TYPE proc/NAME; procs listed first are ADDED")
 	return cmd
 }
 
-func (a *app) get(ctx context.Context, c *client.Client, names []string, opts client.ListOptions, f printer.Format, watch bool) error {
+func (a *app) get(ctx context.Context, c *client.Client, names []string, opts client.ListOptions, f printer.Format, watch, watchEvents bool) error {
 	var procs []v1.Proc
 	var rv string
 	failed := 0
@@ -102,20 +107,46 @@ func (a *app) get(ctx context.Context, c *client.Client, names []string, opts cl
 			procs = append(procs, *p)
 		}
 	}
-	var table *printer.Table
+	// emit writes one watched proc, or one listed first under
+	// --output-watch-events (as ADDED).
+	var emit func(typ v1.WatchEventType, p *v1.Proc) error
 	if f.IsTable() {
-		table = printer.NewTable(a.stdout, f.Kind == printer.KindWide, printer.HasAgent(procs))
+		table := printer.NewTable(a.stdout, f.Kind == printer.KindWide, printer.HasAgent(procs))
+		if watchEvents {
+			table.WithEvents()
+		}
+		emit = func(typ v1.WatchEventType, p *v1.Proc) error {
+			table.EventRow(typ, p, a.now())
+			return table.Flush()
+		}
 		if len(procs) > 0 || watch {
 			table.Header()
 		}
 		for i := range procs {
-			table.Row(&procs[i], a.now())
+			table.EventRow(v1.Added, &procs[i], a.now())
 		}
 		if err := table.Flush(); err != nil {
 			return err
 		}
-	} else if err := printer.PrintList(a.stdout, f, procs, len(names) == 1 && !watch, a.now()); err != nil {
-		return err
+	} else {
+		emit = func(typ v1.WatchEventType, p *v1.Proc) error {
+			if f.Kind == printer.KindYAML {
+				fmt.Fprintln(a.stdout, "---")
+			}
+			if watchEvents {
+				return printer.PrintEvent(a.stdout, f, typ, p)
+			}
+			return printer.PrintObject(a.stdout, f, p)
+		}
+		if watchEvents {
+			for i := range procs {
+				if err := emit(v1.Added, &procs[i]); err != nil {
+					return err
+				}
+			}
+		} else if err := printer.PrintList(a.stdout, f, procs, len(names) == 1 && !watch, a.now()); err != nil {
+			return err
+		}
 	}
 	if failed != 0 && !watch {
 		return errReported
@@ -128,18 +159,10 @@ func (a *app) get(ctx context.Context, c *client.Client, names []string, opts cl
 		want[n] = true
 	}
 	err := a.watchEvents(ctx, c, opts, rv, func(ev v1.WatchEvent) error {
-		p := &ev.Object
-		if len(want) > 0 && !want[p.Metadata.Name] {
+		if len(want) > 0 && !want[ev.Object.Metadata.Name] {
 			return nil
 		}
-		if table != nil {
-			table.Row(p, a.now())
-			return table.Flush()
-		}
-		if f.Kind == printer.KindYAML {
-			fmt.Fprintln(a.stdout, "---")
-		}
-		return printer.PrintObject(a.stdout, f, p)
+		return emit(ev.Type, &ev.Object)
 	})
 	if errors.Is(err, context.Canceled) {
 		return nil // interrupted: the normal end of a watch

@@ -78,3 +78,30 @@ func TestWatchExpired(t *testing.T) {
 	check(t, h.run("wait", "p"), 1, "", "error: the watch fell too far behind the server (resourceVersion 5 expired); run the command again\n")
 	check(t, h.run("get", "procs", "-w", "-o", "name"), 1, "proc/p\n", "error: the watch fell too far behind the server (resourceVersion 5 expired); run the command again\n")
 }
+
+// TestGetWatchEvents checks --output-watch-events: the listed proc comes
+// as ADDED, and each change with its event type, DELETED included.
+func TestGetWatchEvents(t *testing.T) {
+	expired := `{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too old","reason":"Expired","code":410}}`
+	srv, _ := scriptedWatchServer(t, map[string][]string{
+		"5": {event(v1.Modified, v1.PhaseRunning, "6"), event(v1.Deleted, v1.PhaseRunning, "7"), expired},
+	})
+	h := newHarness(t)
+	h.vars["PROCSTAR_SERVER"] = srv.URL
+	const stop = "error: the watch fell too far behind the server (resourceVersion 7 expired); run the command again\n"
+	check(t, h.run("get", "procs", "-w", "--output-watch-events", "-o", "name"), 1,
+		"ADDED proc/p\nMODIFIED proc/p\nDELETED proc/p\n", stop)
+
+	r := h.run("get", "procs", "-w", "--output-watch-events")
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		f := strings.Fields(line)
+		got = append(got, strings.Join(f[:3], " "))
+	}
+	if want := "EVENT NAME PHASE,ADDED p Pending,MODIFIED p Running,DELETED p Running"; strings.Join(got, ",") != want || r.code != 1 || r.stderr != stop {
+		t.Errorf("table: code %d, rows %q, stderr %q; want rows %q", r.code, got, r.stderr, want)
+	}
+
+	check(t, h.run("get", "procs", "--output-watch-events"), 2, "",
+		"error: --output-watch-events shows a watch's events: add -w\n")
+}

@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -255,6 +256,11 @@ func TestServeWatchFieldSelectorResumed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	// procctl does the same; --output-watch-events shows the DELETED.
+	lines := procctlLines(t, server, "get", "procs", "-w", "--output-watch-events", "-o", "name", "--field-selector", "status.phase=Running")
+	if l := nextLine(t, lines); l != "ADDED proc/sleeper" {
+		t.Fatalf("procctl get -w printed %q first, want the listed sleeper", l)
+	}
 	mustOK(t, procctl(t, server, "", "kill", "sleeper"), "")
 	dec := json.NewDecoder(resp.Body)
 	for {
@@ -272,9 +278,65 @@ func TestServeWatchFieldSelectorResumed(t *testing.T) {
 			t.Fatalf("got %s %s %s; the selection is phase Running", ev.Type, ev.Object.Metadata.Name, ev.Object.Status.Phase)
 		}
 		if ev.Type == "DELETED" {
-			return
+			break
 		}
 	}
+	for l := nextLine(t, lines); l != "DELETED proc/sleeper"; l = nextLine(t, lines) {
+		if l != "MODIFIED proc/sleeper" {
+			t.Fatalf("procctl get -w printed %q after the kill, want sleeper changing, then leaving the selection", l)
+		}
+	}
+}
+
+// procctlLines starts a procctl that runs until the test ends (a watch) and
+// returns its stdout lines.
+func procctlLines(t *testing.T, server string, args ...string) <-chan string {
+	t.Helper()
+	cmd := exec.Command(procctlBin, append([]string{"--server", server}, args...)...)
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir(), "HOME="+t.TempDir())
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("procctl %v stderr: %s", args, errb.String())
+		}
+	})
+	return lines
+}
+
+// nextLine returns the next line, or fails the test after 30 s or at EOF.
+func nextLine(t *testing.T, lines <-chan string) string {
+	t.Helper()
+	select {
+	case l, ok := <-lines:
+		if !ok {
+			t.Fatal("procctl exited")
+		}
+		return l
+	case <-time.After(30 * time.Second):
+		t.Fatal("no line from procctl after 30 s")
+	}
+	return ""
 }
 
 // TestServeProcstarRoutes drives procstar's own HTTP routes, as Apsis-style

@@ -120,8 +120,8 @@ func withKind(p *v1.Proc) *v1.Proc {
 	return &q
 }
 
-// PrintObject writes one object (a Proc or ProcList) in yaml, json,
-// jsonpath or name form. A watch prints each event's proc with it; YAML
+// PrintObject writes one object (a Proc, ProcList or, but for name,
+// WatchEvent) in yaml, json, jsonpath or name form. A watch prints each event's proc with it; YAML
 // documents are then separated by "---".
 func PrintObject(w io.Writer, f Format, obj any) error {
 	if p, ok := obj.(*v1.Proc); ok {
@@ -169,6 +169,17 @@ func PrintObject(w io.Writer, f Format, obj any) error {
 	return fmt.Errorf("%w: %q cannot print an object", ErrBadFormat, f.Kind)
 }
 
+// PrintEvent writes one watch event in yaml, json or jsonpath form as the
+// object {type, object}, as kubectl's --output-watch-events does, and in
+// name form as "TYPE proc/NAME".
+func PrintEvent(w io.Writer, f Format, typ v1.WatchEventType, p *v1.Proc) error {
+	if f.Kind == KindName {
+		_, err := fmt.Fprintf(w, "%s proc/%s\n", typ, p.Metadata.Name)
+		return err
+	}
+	return PrintObject(w, f, &v1.WatchEvent{Type: typ, Object: *withKind(p)})
+}
+
 // HasAgent reports whether any proc has status.agent, which adds the AGENT
 // column.
 func HasAgent(procs []v1.Proc) bool {
@@ -186,6 +197,7 @@ type Table struct {
 	w      io.Writer
 	wide   bool
 	agent  bool
+	events bool
 	widths []int
 	rows   [][]string
 }
@@ -196,8 +208,19 @@ func NewTable(w io.Writer, wide, agent bool) *Table {
 	return &Table{w: w, wide: wide, agent: agent || wide}
 }
 
+// WithEvents adds an EVENT column in front, for a watch's event types
+// (kubectl's --output-watch-events); rows then come from EventRow.
+func (t *Table) WithEvents() *Table {
+	t.events = true
+	return t
+}
+
 func (t *Table) columns() []string {
-	c := []string{"NAME", "PHASE", "PID", "EXIT", "AGE"}
+	var c []string
+	if t.events {
+		c = append(c, "EVENT")
+	}
+	c = append(c, "NAME", "PHASE", "PID", "EXIT", "AGE")
 	if t.agent {
 		c = append(c, "AGENT")
 	}
@@ -211,9 +234,17 @@ func (t *Table) columns() []string {
 func (t *Table) Header() { t.add(t.columns()) }
 
 // Row queues the row of p.
-func (t *Table) Row(p *v1.Proc, now time.Time) {
+func (t *Table) Row(p *v1.Proc, now time.Time) { t.EventRow("", p, now) }
+
+// EventRow queues the row of p, with typ in the EVENT column if the table
+// has one.
+func (t *Table) EventRow(typ v1.WatchEventType, p *v1.Proc, now time.Time) {
 	s := &p.Status
-	row := []string{p.Metadata.Name, Phase(p), pid(s.Pid), Exit(s), age(p.Metadata.CreationTimestamp, now)}
+	var row []string
+	if t.events {
+		row = append(row, string(typ))
+	}
+	row = append(row, p.Metadata.Name, Phase(p), pid(s.Pid), Exit(s), age(p.Metadata.CreationTimestamp, now))
 	if t.agent {
 		row = append(row, agent(s.Agent))
 	}

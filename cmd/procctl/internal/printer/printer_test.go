@@ -2,6 +2,7 @@ package printer
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -192,6 +193,45 @@ func TestTableWatchRows(t *testing.T) {
 	// widens, the earlier line stays as printed.
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// TestEvents checks the EVENT column and the event objects of
+// --output-watch-events.
+func TestEvents(t *testing.T) {
+	ps := fixtures()
+	var b bytes.Buffer
+	tab := NewTable(&b, false, false).WithEvents()
+	tab.Header()
+	tab.EventRow(v1.Added, &ps[1], now)
+	tab.EventRow(v1.Deleted, &ps[1], now)
+	tab.Flush()
+	want := "EVENT     NAME             PHASE     PID   EXIT     AGE\n" +
+		"ADDED     nightly-report   Running   777   <none>   3m12s\n" +
+		"DELETED   nightly-report   Running   777   <none>   3m12s\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+
+	b.Reset()
+	if err := PrintEvent(&b, Format{Kind: KindName}, v1.Modified, &ps[1]); err != nil || b.String() != "MODIFIED proc/nightly-report\n" {
+		t.Errorf("name: %q, %v", b.String(), err)
+	}
+	b.Reset()
+	if err := PrintEvent(&b, Format{Kind: KindJSON}, v1.Deleted, &ps[1]); err != nil {
+		t.Fatal(err)
+	}
+	var ev v1.WatchEvent
+	if err := json.Unmarshal(b.Bytes(), &ev); err != nil || ev.Type != v1.Deleted || ev.Object.Metadata.Name != "nightly-report" || ev.Object.Kind != v1.KindProc {
+		t.Errorf("json: %s (%v)", b.String(), err)
+	}
+	f, err := ParseFormat("jsonpath={.type} {.object.metadata.name}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	if err := PrintEvent(&b, f, v1.Added, &ps[0]); err != nil || b.String() != "ADDED hello" {
+		t.Errorf("jsonpath: %q, %v", b.String(), err)
 	}
 }
 
