@@ -429,8 +429,9 @@ func TestRealCgroup(t *testing.T) {
 	// The child waits for a line on stdin, as procstar's child waits on
 	// its eventfd, so it is in the scope before it forks anything. The
 	// first sleep ignores SIGTERM, so it survives Kill and only Stop
-	// ends it.
-	cmd := exec.Command("sh", "-c", `read x; (trap "" TERM; exec sleep 100) & sleep 100 & trap 'exit 3' TERM; wait; wait`)
+	// ends it. The shell sets its TERM trap before it forks: once the
+	// test sees three processes, the trap is in place.
+	cmd := exec.Command("sh", "-c", `read x; trap 'exit 3' TERM; (trap "" TERM; exec sleep 100) & sleep 100 & wait; wait`)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
