@@ -28,6 +28,8 @@ var (
 	// ErrKillIncomplete means Kill's fallback loop (no cgroup.kill) ran
 	// out of rounds with processes still in the group.
 	ErrKillIncomplete = errors.New("processes remain in cgroup after kill")
+	// ErrInUse means another agent holds a directory as its cgroup root.
+	ErrInUse = errors.New("held by another procstar agent (each agent needs a cgroup root of its own)")
 	// ErrMalformed means a cgroup or proc file did not have the expected
 	// format.
 	ErrMalformed = errors.New("malformed cgroup file")

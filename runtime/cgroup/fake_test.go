@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -141,6 +142,47 @@ func TestFakeOpenRootNeedsCgroup2(t *testing.T) {
 	g := newFakeFS(t, map[string]string{"cgroup.subtree_control": ""})
 	if _, err := OpenRoot(g.dir, RootOptions{AllowNonCgroupFS: true}); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("OpenRoot without cgroup.controllers = %v, want ErrNotExist", err)
+	}
+}
+
+// TestFakeOpenRootLocks: a Root is one agent's. A second OpenRoot of its
+// directory fails with ErrInUse until Close, and the lock is not
+// inherited: a child started while the Root was open does not keep it.
+func TestFakeOpenRootLocks(t *testing.T) {
+	f := newFakeFS(t, map[string]string{"cgroup.controllers": "cpu\n", "cgroup.subtree_control": "", "cgroup.procs": ""})
+	r := f.open(t)
+	child := exec.Command("sleep", "60")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = child.Process.Kill()
+		_ = child.Wait()
+	})
+	_, err := OpenRoot(f.dir, RootOptions{AllowNonCgroupFS: true})
+	if !errors.Is(err, ErrInUse) {
+		t.Fatalf("second OpenRoot = %v, want ErrInUse", err)
+	}
+	if !strings.Contains(err.Error(), f.dir) {
+		t.Errorf("error %q does not name the directory", err)
+	}
+	if _, err := TryLock(f.dir); !errors.Is(err, ErrInUse) {
+		t.Fatalf("TryLock of an open Root = %v, want ErrInUse", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := TryLock(f.dir)
+	if err != nil {
+		t.Fatalf("TryLock after Close, with the child still running: %v", err)
+	}
+	unlock()
+	r2 := f.open(t)
+	if err := r2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := TryLock(filepath.Join(f.dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("TryLock(missing) = %v, want ErrNotExist", err)
 	}
 }
 

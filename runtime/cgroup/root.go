@@ -41,6 +41,12 @@ type RootOptions struct {
 // Root is a delegated cgroup2 directory under which procs get their own
 // child cgroups. Its fields are set by OpenRoot and never change, so it
 // is safe for concurrent use without a lock.
+//
+// A Root is one agent's: OpenRoot takes an exclusive flock on the
+// directory, held until Close or the agent's exit, and refuses a
+// directory another agent holds (ErrInUse). Agents sharing one root
+// would otherwise remove each other's proc cgroups, which every agent
+// does at start for the leftovers of the one before it.
 type Root struct {
 	dir           string
 	log           logr.Logger
@@ -48,6 +54,7 @@ type Root struct {
 	write         func(path string, data []byte, create bool) error
 	controllers   []string // enabled for children, sorted
 	removeOnClose bool     // Close removes dir
+	lock          int      // fd of dir, flocked; closed by Close
 }
 
 // OpenRoot opens dir as a Root: it checks that dir is on cgroup2 (unless
@@ -79,6 +86,15 @@ func OpenRoot(dir string, opts RootOptions) (*Root, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cgroup root %s: %w", abs, err)
 	}
+	if r.lock, err = lockDir(abs); err != nil {
+		return nil, fmt.Errorf("cgroup root %s: %w", abs, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			unix.Close(r.lock)
+		}
+	}()
 
 	// A real probe: permissions and delegation are only known by trying.
 	probe := filepath.Join(abs, "procstar-probe-"+strconv.Itoa(os.Getpid()))
@@ -94,13 +110,53 @@ func OpenRoot(dir string, opts RootOptions) (*Root, error) {
 	}
 	r.enable(log, available)
 	log.V(1).Info("opened cgroup root", "available", available, "controllers", r.controllers)
+	ok = true
 	return r, nil
+}
+
+// lockDir opens dir and takes an exclusive flock on it without waiting:
+// ErrInUse if another open file holds it. The fd is close-on-exec, so the
+// lock ends with this process, never lingering in procs that outlive it.
+func lockDir(dir string) (int, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &fs.PathError{Op: "open", Path: dir, Err: err}
+	}
+	for {
+		err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	switch {
+	case errors.Is(err, unix.EWOULDBLOCK):
+		unix.Close(fd)
+		return -1, ErrInUse
+	case err != nil:
+		unix.Close(fd)
+		return -1, &fs.PathError{Op: "flock", Path: dir, Err: err}
+	}
+	return fd, nil
+}
+
+// TryLock takes, without waiting, the lock an agent holds on its Root's
+// directory (see Root): ErrInUse while an agent holds it, which it does
+// until it closes the Root or exits, whatever becomes of its pid. A Root
+// of this process holds it too. unlock drops the lock.
+func TryLock(dir string) (unlock func(), err error) {
+	fd, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return func() { unix.Close(fd) }, nil
 }
 
 // Close removes the root directory if RootOptions.RemoveOnClose said so.
 // Groups still in it (procs that outlived the agent) keep it, and Close
 // says so with an error wrapping EBUSY; it never kills them.
 func (r *Root) Close() error {
+	// The lock goes last: until the directory is gone, it is this agent's.
+	defer unix.Close(r.lock)
 	if !r.removeOnClose {
 		return nil
 	}

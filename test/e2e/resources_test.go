@@ -1,11 +1,13 @@
 package e2e_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -102,6 +104,15 @@ func TestCgroupBackend(t *testing.T) {
 	res, _ := agentInfo(t, a.addr)["resources"].(map[string]any)
 	if res["backend"] != "cgroup" || res["detail"] != dir {
 		t.Fatalf("GET /agent resources %v", res)
+	}
+
+	// A second agent on the same root would remove the first one's proc
+	// cgroups: it refuses to start, saying why, and the first goes on.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	second, err := exec.CommandContext(ctx, procstarBin, "--serve", "--serve-addr", "127.0.0.1:0", "--cgroup-root", dir).CombinedOutput()
+	if err == nil || !strings.Contains(string(second), dir+": held by another procstar agent") {
+		t.Fatalf("second agent on %s: %v\n%s", dir, err, second)
 	}
 
 	// The double-forked sleep outlives its parent; the cgroup does not let it.
