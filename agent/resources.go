@@ -166,10 +166,9 @@ func openCgroupRoot(dir string, log logr.Logger) (*cgroup.Root, error) {
 const ownRootPrefix = "procstar-"
 
 // removeStaleRoots removes the cgroup roots of agents that are gone (killed
-// before they could remove their own), with their empty proc cgroups. An
-// agent holds its root's lock while it runs (cgroup.Root), which tells a
-// gone agent from a live one even when its pid has been reused. A cgroup
-// that still has processes is left, with its root: rmdir refuses it.
+// before they could remove their own), with their empty proc cgroups. A
+// cgroup that still has processes is left, with its root: rmdir refuses
+// it.
 func removeStaleRoots(mount string, log logr.Logger) {
 	entries, err := os.ReadDir(mount)
 	if err != nil {
@@ -180,20 +179,17 @@ func removeStaleRoots(mount string, log logr.Logger) {
 		if !e.IsDir() || !strings.HasPrefix(e.Name(), ownRootPrefix) || err != nil || pid <= 0 {
 			continue
 		}
-		dir := filepath.Join(mount, e.Name())
-		unlock, err := cgroup.TryLock(dir)
-		if err != nil {
-			continue // that agent still runs
+		if err := unix.Kill(pid, 0); !errors.Is(err, unix.ESRCH) {
+			continue // that agent still runs (or its pid was reused)
 		}
+		dir := filepath.Join(mount, e.Name())
 		children, _ := os.ReadDir(dir)
 		for _, c := range children {
 			if c.IsDir() {
 				_ = unix.Rmdir(filepath.Join(dir, c.Name()))
 			}
 		}
-		err = unix.Rmdir(dir)
-		unlock()
-		if err != nil {
+		if err := unix.Rmdir(dir); err != nil {
 			log.Info("a gone agent's cgroup root is still in use; leaving it", "cgroup", dir, "error", err.Error())
 			continue
 		}

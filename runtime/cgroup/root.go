@@ -139,18 +139,6 @@ func lockDir(dir string) (int, error) {
 	return fd, nil
 }
 
-// TryLock takes, without waiting, the lock an agent holds on its Root's
-// directory (see Root): ErrInUse while an agent holds it, which it does
-// until it closes the Root or exits, whatever becomes of its pid. A Root
-// of this process holds it too. unlock drops the lock.
-func TryLock(dir string) (unlock func(), err error) {
-	fd, err := lockDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	return func() { unix.Close(fd) }, nil
-}
-
 // Close removes the root directory if RootOptions.RemoveOnClose said so.
 // Groups still in it (procs that outlived the agent) keep it, and Close
 // says so with an error wrapping EBUSY; it never kills them.
