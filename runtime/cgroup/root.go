@@ -58,7 +58,8 @@ type Root struct {
 }
 
 // OpenRoot opens dir as a Root: it checks that dir is on cgroup2 (unless
-// opts.AllowNonCgroupFS) and that child cgroups can really be made there
+// opts.AllowNonCgroupFS), takes the Root's lock (ErrInUse while another
+// agent holds it), checks that child cgroups can really be made there
 // (mkdir and rmdir of a probe), moves this process into dir/agent when it
 // is inside dir and dir is not the hierarchy root, and enables in
 // cgroup.subtree_control whichever of cpu, memory and pids
