@@ -1,11 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -53,7 +55,10 @@ type connection struct {
 }
 
 // resolveConnection merges, strongest first: flags, PROCSTAR_SERVER, the
-// chosen context of the config file, the default server.
+// chosen context of the config file, the default server. An explicit
+// --context picks its own server over PROCSTAR_SERVER. A context's token
+// and CA go only to that context's server: when the server comes from
+// elsewhere, pass --token (and --ca-file) for it.
 func resolveConnection(g *globalOptions, getenv func(string) string) (connection, error) {
 	path, explicit := g.configPath, g.configPath != ""
 	if !explicit {
@@ -65,7 +70,7 @@ func resolveConnection(g *globalOptions, getenv func(string) string) (connection
 		switch {
 		case err == nil:
 			if err := yaml.UnmarshalStrict(b, &fc); err != nil {
-				return connection{}, fmt.Errorf("config file %s: %s (fix the file or pass --config)", path, oneLine(err.Error()))
+				return connection{}, fmt.Errorf("config file %s: %s (fix the file or pass --config)", path, yamlError(err))
 			}
 		case errors.Is(err, fs.ErrNotExist) && !explicit:
 		default:
@@ -112,11 +117,12 @@ func resolveConnection(g *globalOptions, getenv func(string) string) (connection
 			conn.CAFile = filepath.Join(base, conn.CAFile)
 		}
 	}
-	if s := getenv("PROCSTAR_SERVER"); s != "" {
-		conn.Server = s
+	server := g.server
+	if s := getenv("PROCSTAR_SERVER"); server == "" && g.context == "" {
+		server = s
 	}
-	if g.server != "" {
-		conn.Server = g.server
+	if server != "" && server != conn.Server {
+		conn = connection{Server: server}
 	}
 	if g.token != "" {
 		conn.Token = g.token
@@ -131,6 +137,28 @@ func resolveConnection(g *globalOptions, getenv func(string) string) (connection
 		conn.Server = DefaultServer
 	}
 	return conn, nil
+}
+
+// yamlError is a config file's decoding error without the wrapping of
+// the YAML and JSON layers under sigs.k8s.io/yaml.
+func yamlError(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		want := map[reflect.Kind]string{reflect.Slice: "a list", reflect.Struct: "a map", reflect.Bool: "true or false"}[te.Type.Kind()]
+		if want == "" {
+			want = "a " + te.Type.Kind().String()
+		}
+		got := map[string]string{"object": "a map", "array": "a list", "bool": "true or false"}[te.Value]
+		if got == "" {
+			got = "a " + te.Value
+		}
+		return fmt.Sprintf("%s: want %s, not %s", te.Field, want, got)
+	}
+	msg := err.Error()
+	for _, p := range []string{"error converting YAML to JSON: ", "error unmarshaling JSON: ", "while decoding JSON: ", "json: "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	return oneLine(msg)
 }
 
 func orNone(s string) string {

@@ -568,11 +568,24 @@ func TestConfig(t *testing.T) {
 	check(t, h.run("get", "procs", "--context", "missing"), 2, "",
 		`error: context "missing" is not in `+filepath.Join(dir, "config.yaml")+" (known contexts: local, other)\n")
 
-	// $PROCSTAR_SERVER beats the file; --server beats both.
+	// $PROCSTAR_SERVER beats the current context; --server beats both.
 	h.vars["PROCSTAR_SERVER"] = "http://127.0.0.1:1"
 	check(t, h.run("get", "procs"), 1, "", "error: cannot reach server http://127.0.0.1:1: connection refused (is procstar --serve running?)\n")
 	check(t, h.run("get", "procs", "--server", h.srv.URL), 0, "", "No procs found.\n")
+	// An explicit --context beats $PROCSTAR_SERVER.
+	check(t, h.run("get", "procs", "--context", "local"), 0, "", "No procs found.\n")
+	// A context's token goes only to its own server: not to one named by
+	// $PROCSTAR_SERVER or --server, unless --token says so.
+	other := clienttest.New()
+	t.Cleanup(other.Close)
+	other.Token = "from-file"
+	h.vars["PROCSTAR_SERVER"] = other.URL
+	refused := "error: server " + other.URL + " refused the credentials (missing or wrong bearer token): pass --token or set token/tokenFile in your config context\n"
+	check(t, h.run("get", "procs"), 1, "", refused)
 	delete(h.vars, "PROCSTAR_SERVER")
+	check(t, h.run("get", "procs", "--server", other.URL), 1, "", refused)
+	check(t, h.run("get", "procs", "--server", other.URL, "--token", "from-file"), 0, "", "No procs found.\n")
+	check(t, h.run("get", "procs", "--server", h.srv.URL), 0, "", "No procs found.\n")
 
 	// $XDG_CONFIG_HOME moves the file; --config names it.
 	xdg := t.TempDir()
@@ -580,12 +593,15 @@ func TestConfig(t *testing.T) {
 	check(t, h.run("get", "procs"), 1, "", "error: cannot reach server "+DefaultServer+": connection refused (is procstar --serve running?)\n")
 	check(t, h.run("get", "procs", "--config", filepath.Join(dir, "config.yaml")), 0, "", "No procs found.\n")
 	check(t, h.run("get", "procs", "--config", "/nonexistent.yaml"), 2, "", "error: cannot read config file: /nonexistent.yaml: no such file or directory\n")
-	bad := h.write("bad.yaml", "contexts: [{name: x, sever: y}]\n")
-	r = h.run("get", "procs", "--config", bad)
-	if r.code != 2 || !strings.Contains(r.stderr, `unknown field "sever"`) {
-		t.Errorf("unknown config field: %+v", r)
+	for text, want := range map[string]string{
+		"contexts: [{name: x, sever: y}]\n":                  `unknown field "sever"`,
+		"contexts: {x: 1}\n":                                 "contexts: want a list, not a map",
+		"contexts: [{name: x, insecureSkipVerify: maybe}]\n": "contexts.insecureSkipVerify: want true or false, not a string",
+		"contexts: [{name: x\n":                              "yaml: line 1: did not find expected ',' or '}'",
+	} {
+		bad := h.write("bad.yaml", text)
+		check(t, h.run("get", "procs", "--config", bad), 2, "", "error: config file "+bad+": "+want+" (fix the file or pass --config)\n")
 	}
-	oneErrorLine(t, r)
 }
 
 func TestVersion(t *testing.T) {
