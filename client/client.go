@@ -64,7 +64,8 @@ type Config struct {
 	// certificate. For tests only.
 	InsecureSkipVerify bool
 	// Timeout bounds each request that is not a stream (everything but
-	// Watch and a following Logs). Zero means no bound beyond ctx.
+	// Watch and a following Logs); for Logs it bounds the wait for the
+	// answer to begin, not the download. Zero means no bound beyond ctx.
 	Timeout time.Duration
 	// UserAgent is sent as User-Agent when not empty.
 	UserAgent string
@@ -266,7 +267,11 @@ type request struct {
 	query  url.Values
 	body   any
 	stream bool // no Config.Timeout: the caller reads for as long as it likes
-	gzip   bool // ask for gzip and decode it
+	// timeHeaders: Config.Timeout bounds the wait for the response's
+	// headers only; the body, which may be large, takes as long as the
+	// caller reads it.
+	timeHeaders bool
+	gzip        bool // ask for gzip and decode it
 	// passFd asks a unix: server to pass the file behind the body
 	// (v1.HeaderPassFd); the body then reads from it.
 	passFd bool
@@ -277,7 +282,18 @@ type request struct {
 // called when the body is done with.
 func (c *Client) do(ctx context.Context, r request) (*http.Response, context.CancelFunc, error) {
 	cancel := context.CancelFunc(func() {})
-	if !r.stream && c.timeout > 0 {
+	var headersTimer *time.Timer
+	switch {
+	case r.stream || c.timeout <= 0:
+	case r.timeHeaders:
+		var cancelCause context.CancelCauseFunc
+		ctx, cancelCause = context.WithCancelCause(ctx)
+		headersTimer = time.AfterFunc(c.timeout, func() { cancelCause(context.DeadlineExceeded) })
+		cancel = func() {
+			headersTimer.Stop()
+			cancelCause(context.Canceled)
+		}
+	default:
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 	}
 	u := c.base
@@ -321,7 +337,7 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, context.Can
 	if err != nil {
 		cancel()
 		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
-			return nil, nil, ctxErr
+			return nil, nil, context.Cause(ctx)
 		}
 		return nil, nil, &ConnError{Server: c.server, Err: unwrapURLError(err)}
 	}
@@ -329,6 +345,12 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, context.Can
 		defer cancel()
 		defer resp.Body.Close()
 		return nil, nil, decodeError(resp)
+	}
+	if headersTimer != nil && !headersTimer.Stop() {
+		// The headers came just as the time ran out.
+		resp.Body.Close()
+		cancel()
+		return nil, nil, context.DeadlineExceeded
 	}
 	if fc := conn(); fc != nil {
 		if resp.Header.Get(v1.HeaderPassFd) != "1" {
@@ -692,7 +714,7 @@ func (c *Client) Logs(ctx context.Context, name string, opts LogOptions) (io.Rea
 	// A unix: server is on this host: it can pass the capture file itself
 	// instead of copying it through the socket, unless it must be followed.
 	local := c.socket != "" && !opts.Follow
-	resp, cancel, err := c.do(ctx, request{method: http.MethodGet, path: procPath(name) + "/log", query: q, stream: opts.Follow, gzip: !local, passFd: local})
+	resp, cancel, err := c.do(ctx, request{method: http.MethodGet, path: procPath(name) + "/log", query: q, stream: opts.Follow, timeHeaders: true, gzip: !local, passFd: local})
 	if err != nil {
 		return nil, err
 	}

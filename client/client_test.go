@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -507,9 +508,24 @@ func TestUnreachable(t *testing.T) {
 	}
 }
 
+// TestTimeout checks that Config.Timeout bounds a whole request, except
+// that for Logs it bounds only the wait for the answer to begin: a log
+// that takes longer than that to download is not cut off.
 func TestTimeout(t *testing.T) {
+	const timeout = 50 * time.Millisecond
 	block := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("fd") == "stderr" || r.URL.Path == client.ProcsPath+"/slow" {
+			// The answer begins at once, and its body trickles in over
+			// four times the timeout.
+			w.WriteHeader(http.StatusOK)
+			for i := range 8 {
+				fmt.Fprintf(w, "%d", i)
+				w.(http.Flusher).Flush()
+				time.Sleep(timeout / 2)
+			}
+			return
+		}
 		select {
 		case <-block:
 		case <-r.Context().Done():
@@ -517,10 +533,23 @@ func TestTimeout(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(block)
-	c, _ := client.New(client.Config{Server: srv.URL, Timeout: 50 * time.Millisecond})
-	_, err := c.Get(ctx(t), "x")
-	if !errors.Is(err, context.DeadlineExceeded) {
+	c, _ := client.New(client.Config{Server: srv.URL, Timeout: timeout})
+	if _, err := c.Get(ctx(t), "x"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Get = %v, want DeadlineExceeded", err)
+	}
+	if _, err := c.Get(ctx(t), "slow"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Get of a slow body = %v, want DeadlineExceeded", err)
+	}
+	if _, err := c.Logs(ctx(t), "x", client.LogOptions{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Logs with no answer = %v, want DeadlineExceeded", err)
+	}
+	rc, err := c.Logs(ctx(t), "x", client.LogOptions{Fd: "stderr"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if b, err := io.ReadAll(rc); string(b) != "01234567" || err != nil {
+		t.Errorf("Logs of a slow body = %q, %v; want all of it", b, err)
 	}
 }
 
