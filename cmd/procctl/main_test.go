@@ -5,8 +5,11 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -47,6 +50,7 @@ type harness struct {
 	vars     map[string]string
 	terminal bool
 	now      func() time.Time // nil: testNow
+	redraw   time.Duration
 }
 
 func newHarness(t *testing.T) *harness {
@@ -72,6 +76,7 @@ func (h *harness) env(stdin string, stdout, stderr io.Writer) env {
 		getenv:     func(k string) string { return h.vars[k] },
 		newClient:  client.New,
 		isTerminal: func(io.Writer) bool { return h.terminal },
+		redraw:     h.redraw,
 	}
 }
 
@@ -370,6 +375,11 @@ func TestWait(t *testing.T) {
 	check(t, h.run("wait", "nope"), 1, "", `error: proc "nope" not found`+"\n")
 	check(t, h.run("wait", "running", "--timeout=100ms"), 1, "",
 		"error: timed out after 100ms waiting for terminal (running is Running); raise --timeout to wait longer\n")
+	// A request that times out is the server's fault, not the wait's.
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	t.Cleanup(hang.Close)
+	check(t, h.run("wait", "running", "--timeout=1h", "--request-timeout=50ms", "--server", hang.URL), 1, "",
+		"error: server "+hang.URL+" did not answer within 50ms (raise --request-timeout, or check the server)\n")
 	check(t, h.run("wait", "done", "--for=phase=Running"), 1, "", `error: proc "done" ended Succeeded and will never have phase Running`+"\n")
 	check(t, h.run("wait", "done", "--for=condition=Started"), 1, "", `error: proc "done" ended Succeeded and will never have condition Started=True`+"\n")
 	for _, bad := range []string{"--for=bogus", "--for=phase=Sleeping", "--for=condition=", "--for=condition=X=maybe", "--timeout=-1s"} {
@@ -423,11 +433,32 @@ func TestWaitProgress(t *testing.T) {
 	if !strings.Contains(errb.String(), "waiting 0s for terminal: p is Pending…") || !strings.Contains(errb.String(), "p is Running") {
 		t.Errorf("no progress on a terminal: %q", errb.String())
 	}
+	// The line is redrawn while nothing changes, and its clock moves:
+	// here a second of it passes in each millisecond.
+	h.srv.Put(fakeProc("r", v1.PhasePending, nil))
+	h.redraw = 5 * time.Millisecond
+	began := time.Now()
+	h.now = func() time.Time { return testNow.Add(time.Since(began) * 1000) }
+	_, errb, done = h.start(context.Background(), "wait", "r")
+	eventually(t, "the watch", func() bool { return h.srv.Watches() == 2 })
+	eventually(t, "redraws with the time waited", func() bool {
+		ages := map[string]bool{}
+		for _, m := range regexp.MustCompile(`waiting (\S+) for`).FindAllStringSubmatch(errb.String(), -1) {
+			ages[m[1]] = true
+		}
+		return len(ages) >= 3
+	})
+	h.srv.Finish("r", 0)
+	<-done
+	if s := errb.String(); !strings.Contains(s, "for terminal: r is Pending…") || !strings.HasSuffix(s, "\r\033[K") {
+		t.Errorf("redrawn progress: %q", s)
+	}
+	h.now, h.redraw = nil, 0
 	// Not a terminal: quiet.
 	h.terminal = false
 	h.srv.Put(fakeProc("q", v1.PhasePending, nil))
 	_, errb, done = h.start(context.Background(), "wait", "q")
-	eventually(t, "the watch", func() bool { return h.srv.Watches() == 2 })
+	eventually(t, "the watch", func() bool { return h.srv.Watches() == 3 })
 	h.srv.Finish("q", 0)
 	<-done
 	if errb.String() != "" {

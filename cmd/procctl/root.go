@@ -28,6 +28,8 @@ type env struct {
 	getenv     func(string) string
 	newClient  func(client.Config) (*client.Client, error)
 	isTerminal func(io.Writer) bool
+	// redraw is how often a progress line is redrawn; 0 means a second.
+	redraw time.Duration
 }
 
 // globalOptions are the flags every command has.

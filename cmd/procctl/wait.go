@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -176,7 +177,7 @@ func (a *app) waitFor(parent context.Context, c *client.Client, names []string, 
 	start := a.now()
 	l, err := c.List(ctx, client.ListOptions{})
 	if err != nil {
-		return nil, a.waitErr(parent, err, timeout, cond, names, nil)
+		return nil, a.waitErr(ctx, parent, err, timeout, cond, names, nil)
 	}
 	procs := map[string]*v1.Proc{}
 	for i := range l.Items {
@@ -196,6 +197,12 @@ func (a *app) waitFor(parent context.Context, c *client.Client, names []string, 
 		}
 		pending[n] = true
 	}
+	if len(pending) == 0 {
+		return procs, nil
+	}
+	// On a terminal, a progress line, redrawn on each change and each
+	// second; mu guards procs and pending against the redraw.
+	var mu sync.Mutex
 	progress := a.progress()
 	show := func() {
 		if !progress || len(pending) == 0 {
@@ -209,17 +216,38 @@ func (a *app) waitFor(parent context.Context, c *client.Client, names []string, 
 		}
 		fmt.Fprintf(a.stderr, "\r\033[Kwaiting %s for %s: %s…", printer.Age(a.now().Sub(start)), cond, strings.Join(parts, ", "))
 	}
-	defer func() {
-		if progress {
-			fmt.Fprint(a.stderr, "\r\033[K")
+	if progress {
+		show()
+		every := a.redraw
+		if every <= 0 {
+			every = time.Second
 		}
-	}()
-	show()
-	if len(pending) == 0 {
-		return procs, nil
+		tick := time.NewTicker(every)
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for {
+				select {
+				case <-tick.C:
+					mu.Lock()
+					show()
+					mu.Unlock()
+				case <-done:
+					return
+				}
+			}
+		})
+		defer func() {
+			close(done)
+			wg.Wait()
+			tick.Stop()
+			fmt.Fprint(a.stderr, "\r\033[K")
+		}()
 	}
 	err = a.watchEvents(ctx, c, client.ListOptions{}, l.Metadata.ResourceVersion, func(ev v1.WatchEvent) error {
 		n := ev.Object.Metadata.Name
+		mu.Lock()
+		defer mu.Unlock()
 		if _, ok := procs[n]; !ok {
 			return nil
 		}
@@ -243,13 +271,16 @@ func (a *app) waitFor(parent context.Context, c *client.Client, names []string, 
 		return nil
 	})
 	if err != nil {
-		return nil, a.waitErr(parent, err, timeout, cond, names, procs)
+		return nil, a.waitErr(ctx, parent, err, timeout, cond, names, procs)
 	}
 	return procs, nil
 }
 
-func (a *app) waitErr(parent context.Context, err error, timeout time.Duration, cond waitCond, names []string, procs map[string]*v1.Proc) error {
-	if errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
+// waitErr words err, which ended a wait: ctx is the wait's, with its
+// --timeout, under parent. A request that timed out on its own
+// (--request-timeout) is the server's failure, not the wait's.
+func (a *app) waitErr(ctx, parent context.Context, err error, timeout time.Duration, cond waitCond, names []string, procs map[string]*v1.Proc) error {
+	if errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) && parent.Err() == nil {
 		var parts []string
 		for _, n := range names {
 			if p := procs[n]; p != nil && !cond.met(p) {
