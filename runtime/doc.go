@@ -44,7 +44,10 @@
 // which resets all of that and execs the target. Its exec failure comes
 // back through an error pipe: Errors carries "execve failed: EXE: ERR" and
 // the proc has a pid and exit code 63, as in procstar. On the direct path
-// an exec failure means no pid and only Errors. The trampoline is a Go
+// ForkExec reaps a child that failed to exec itself, so the proc has no
+// pid; like every proc that never ran, it reads as exited with code 63
+// and zero usage, which is what procstar's clients look for. The
+// trampoline is a Go
 // program: it costs a Go runtime start per spawn (see BenchmarkSpawnTrue),
 // and GODEBUG, GOGC and the like in the child's environment also apply to
 // it for the instant before exec.

@@ -19,6 +19,7 @@ import (
 	"procstar.dev/procstar/runtime/capture"
 	"procstar.dev/procstar/runtime/perf"
 	"procstar.dev/procstar/runtime/procfs"
+	"procstar.dev/procstar/runtime/trampoline"
 )
 
 // fdCapture is one captured fd of a proc.
@@ -199,10 +200,22 @@ func (p *Proc) markDone() {
 	}
 }
 
-// failNow ends a proc that was never forked: Exited and Done close at once.
+// failNow ends a proc that never ran: not forked, or forked by ForkExec,
+// whose child failed to exec and was reaped inside it. Its status is that
+// of procstar's forked child that did not exec, exit code 63
+// (trampoline.ExitCode, which the trampoline's child exits with for real)
+// with zero usage, whichever start path found the failure. Exited and
+// Done close at once.
 func (p *Proc) failNow() {
+	now := time.Now()
 	p.mu.Lock()
+	if p.start.IsZero() {
+		p.start = now
+	}
+	p.stop = now
 	p.reaped = true
+	p.ws = unix.WaitStatus(trampoline.ExitCode << 8)
+	p.rusage = &v1.Rusage{}
 	p.mu.Unlock()
 	p.markExited()
 	p.markDone()
@@ -260,7 +273,7 @@ func (p *Proc) Status() v1.ProcStatus {
 			st.Env[k] = v
 		}
 	}
-	if p.pid != 0 {
+	if !p.start.IsZero() {
 		start := p.start.UTC()
 		st.Times = &v1.ProcTimes{Start: &start}
 		if reaped {

@@ -159,13 +159,15 @@ func TestExecFailures(t *testing.T) {
 				if !slices.Equal(st.Errors, []string{tc.want}) {
 					t.Fatalf("errors %q, want %q", st.Errors, tc.want)
 				}
-				if rt.opts.ForceTrampoline {
-					// The trampoline forked, then failed to exec.
-					if st.Pid == 0 || exitCode(st) != trampoline.ExitCode {
-						t.Fatalf("trampoline failure status %+v", st)
-					}
-				} else if st.Pid != 0 || st.ExitCode != nil {
-					t.Fatalf("direct failure status %+v", st)
+				// Either way the proc reads as procstar's child that did
+				// not exec: exit code 63, zero usage, start and stop times.
+				if exitCode(st) != trampoline.ExitCode || st.Rusage == nil || st.Times == nil || st.Times.Start == nil || st.Times.Stop == nil {
+					t.Fatalf("failure status %+v", st)
+				}
+				// Only the trampoline's child is known by its pid: ForkExec
+				// reaps a child that failed to exec itself.
+				if rt.opts.ForceTrampoline != (st.Pid != 0) {
+					t.Fatalf("pid %d (trampoline %t)", st.Pid, rt.opts.ForceTrampoline)
 				}
 			})
 		}
@@ -175,7 +177,7 @@ func TestExecFailures(t *testing.T) {
 func TestRestrictedExe(t *testing.T) {
 	rt := newRT(t, Options{RestrictExe: "/bin/true"})
 	_, st := run(t, rt, &v1.ProcSpec{Argv: []string{"/bin/false"}})
-	if !slices.Equal(st.Errors, []string{"restricted executable: /bin/true"}) || st.Pid != 0 {
+	if !slices.Equal(st.Errors, []string{"restricted executable: /bin/true"}) || st.Pid != 0 || exitCode(st) != trampoline.ExitCode {
 		t.Fatalf("status %+v", st)
 	}
 	_, st = run(t, rt, &v1.ProcSpec{Exe: "/bin/true", Argv: []string{"anything"}})

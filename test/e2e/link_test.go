@@ -219,6 +219,44 @@ func TestLinkRequests(t *testing.T) {
 		}
 	})
 
+	t.Run("exec failure", func(t *testing.T) {
+		// As procstar's: state error, one error string, exit code 63, and
+		// every result of the proc with the same start time. Apsis reads
+		// status.exit_code of any result that is not running.
+		p := start(t, ctx, srv, "g1", "noexe", `{"argv": ["/nonexistent/x"]}`)
+		first := p.First()
+		res, err := p.WaitState(ctx, "error")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if errs, _ := res["errors"].([]any); len(errs) != 1 || errs[0] != "execve failed: /nonexistent/x: No such file or directory (os error 2)" {
+			t.Errorf("errors = %v", res["errors"])
+		}
+		if exitCode(t, res) != int64(63) {
+			t.Errorf("exit code = %v", exitCode(t, res))
+		}
+		if res["rusage"] == nil {
+			t.Error("no rusage")
+		}
+		if err := p.RequestResult(); err != nil {
+			t.Fatal(err)
+		}
+		again, err := p.NextResult(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := func(r map[string]any) any { return r["times"].(map[string]any)["start"] }
+		if start(first) != start(res) || start(res) != start(again) {
+			t.Errorf("start times differ: %v, %v, %v", start(first), start(res), start(again))
+		}
+		if _, err := fakecontrol.ProcRes(again); err != nil {
+			t.Errorf("result is not a procstar result: %v", err)
+		}
+		if err := p.Delete(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+
 	t.Run("signal", func(t *testing.T) {
 		p := start(t, ctx, srv, "g1", "sleeper", `{"argv": ["/bin/sleep", "30"]}`)
 		if err := p.Signal(int(syscall.SIGTERM)); err != nil {
