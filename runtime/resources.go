@@ -154,16 +154,22 @@ func oomPolicy(spec *v1.ProcSpec) string {
 // killTree reports whether spec asks for its leftovers to be killed.
 func killTree(spec *v1.ProcSpec) bool { return spec.KillTree == nil || *spec.KillTree }
 
+// bestEffort reports whether spec's limits that cannot be enforced are
+// skipped rather than refused: with Options.BestEffortLimits, and for a
+// spec whose limits all come from procstar's systemdProperties, which
+// procstar itself ignores where systemd is not available. Limits asked
+// for in spec.resources are refused unless BestEffortLimits.
+func (r *Runtime) bestEffort(spec *v1.ProcSpec) bool {
+	return r.opts.BestEffortLimits || spec.Resources == nil
+}
+
 // checkResources refuses, before anything starts, a batch in which a proc
-// asks for limits this runtime cannot enforce, unless best effort is
-// allowed.
+// asks for limits this runtime cannot enforce, unless best effort applies
+// to it.
 func (r *Runtime) checkResources(reqs []Request) error {
-	if r.opts.BestEffortLimits {
-		return nil
-	}
 	for _, req := range sortedReqs(reqs) {
 		l := specLimits(req.Spec)
-		if l.IsZero() {
+		if l.IsZero() || r.bestEffort(req.Spec) {
 			continue
 		}
 		switch r.ResourceBackend() {
@@ -277,7 +283,7 @@ func (r *Runtime) setupResources(id string, spec *v1.ProcSpec) (*resources, erro
 			r.cgroupSeq++
 			name := cgroupName(id, r.cgroupSeq)
 			r.mu.Unlock()
-			if r.opts.BestEffortLimits {
+			if r.bestEffort(spec) {
 				res.group, msg, err = r.opts.Cgroups.CreateBestEffort(name, l)
 			} else {
 				res.group, err = r.opts.Cgroups.Create(name, l)
@@ -380,8 +386,8 @@ func (r *Runtime) afterFork(ctx context.Context, p *Proc, res *resources) error 
 // checkSliceControllers makes sure systemd can enforce the proc's limits:
 // it accepts memory and tasks properties even where their controllers are
 // not available (a hybrid host) and then enforces nothing. Unless best
-// effort is allowed, a slice that lacks a needed controller is an error,
-// and the held child never runs.
+// effort applies to the proc, a slice that lacks a needed controller is an
+// error, and the held child never runs.
 func (r *Runtime) checkSliceControllers(spec *v1.ProcSpec, res *resources) error {
 	l := specLimits(spec)
 	if l.IsZero() || res.status.Cgroup == "" || r.cgroupMount == "" {
@@ -398,7 +404,7 @@ func (r *Runtime) checkSliceControllers(spec *v1.ProcSpec, res *resources) error
 	}
 	msg := fmt.Sprintf("the %s controllers are not available to %s, so systemd cannot enforce its limits%s",
 		strings.Join(miss, ", "), res.status.Unit, boundToV1(miss))
-	if !r.opts.BestEffortLimits {
+	if !r.bestEffort(spec) {
 		return fmt.Errorf("%w: %s; allow running without them with --resource-limits=best-effort", ErrResourcesUnavailable, msg)
 	}
 	res.status.Enforced = false

@@ -52,7 +52,9 @@ type Options struct {
 	// scope of this manager instead. It takes precedence over Cgroups.
 	Systemd *systemd.Manager
 	// BestEffortLimits runs a proc whose limits cannot be enforced, with
-	// its ResourceStatus saying so, instead of refusing it.
+	// its ResourceStatus saying so, instead of refusing it. Limits that
+	// come only from procstar's systemdProperties are always best effort,
+	// as procstar ignores them without systemd.
 	BestEffortLimits bool
 	// NoResourcesReason says why neither Cgroups nor Systemd is set; it is
 	// part of the error for limits that cannot be enforced.

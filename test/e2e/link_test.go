@@ -219,6 +219,25 @@ func TestLinkRequests(t *testing.T) {
 		}
 	})
 
+	t.Run("apsis systemd properties", func(t *testing.T) {
+		// Apsis sends these for every job. procstar ignores them where it
+		// has no systemd, so the agent runs the proc whatever it can
+		// enforce (here a cgroup v2 subtree with no memory or pids
+		// controller, or a host with both).
+		p := start(t, ctx, srv, "g1", "apsis", `{"argv": ["/bin/true"], "systemd_properties": {"slice":
+			{"tasks_accounting": true, "memory_accounting": true, "memory_max": 1073741824, "memory_swap_max": 0}}}`)
+		res, err := p.WaitState(ctx, "terminated")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exitCode(t, res) != int64(0) {
+			t.Errorf("exit code = %v", exitCode(t, res))
+		}
+		if err := p.Delete(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+
 	t.Run("exec failure", func(t *testing.T) {
 		// As procstar's: state error, one error string, exit code 63, and
 		// every result of the proc with the same start time. Apsis reads
