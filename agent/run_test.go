@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -189,5 +190,58 @@ func TestDecodeSpecsBothForms(t *testing.T) {
 	}
 	if _, err := DecodeSpecs([]byte("apiVersion: procstar.dev/v1\nkind: Proc\nmetadata: {name: x}\nspec: {argv: [/bin/true]}\n---\napiVersion: procstar.dev/v1\nkind: Proc\nmetadata: {name: x}\nspec: {argv: [/bin/true]}\n")); err == nil {
 		t.Fatal("duplicate names accepted")
+	}
+}
+
+// TestSigquitLeavesUnkillableProcs checks that after SIGKILL the agent
+// waits only killWait for procs to die, not the SIGTERM grace: a proc
+// frozen by the cgroup v1 freezer, which holds SIGKILL until thawed,
+// stands in for one stuck in the kernel.
+func TestSigquitLeavesUnkillableProcs(t *testing.T) {
+	freezer := "/sys/fs/cgroup/freezer"
+	if _, err := os.Stat(filepath.Join(freezer, "freezer.state")); err != nil {
+		if _, err := os.Stat(filepath.Join(freezer, "cgroup.procs")); err != nil {
+			t.Skip("no cgroup v1 freezer here, so no proc that survives SIGKILL")
+		}
+	}
+	dir := filepath.Join(freezer, fmt.Sprintf("procstar-test-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("cannot make a freezer cgroup: %v", err)
+	}
+	state := filepath.Join(dir, "freezer.state")
+	t.Cleanup(func() {
+		os.WriteFile(state, []byte("THAWED"), 0o644)
+		for deadline := time.Now().Add(10 * time.Second); os.Remove(dir) != nil && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	ready := filepath.Join(t.TempDir(), "ready")
+	spec := writeSpec(t, `apiVersion: procstar.dev/v1
+kind: Proc
+metadata: {name: frozen}
+spec:
+  argv: [/bin/sh, -c, "echo $$ > `+dir+`/cgroup.procs && touch `+ready+` && exec sleep 100"]
+`)
+	sigs := make(chan os.Signal, 1)
+	code, _ := runAgent(t, Config{Input: spec, Print: true, Signals: sigs, DeleteGrace: 100 * time.Millisecond})
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the proc never became ready")
+		}
+	}
+	if err := os.WriteFile(state, []byte("FROZEN"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	sigs <- syscall.SIGQUIT
+	if c := waitCode(t, code); c != ExitOK {
+		t.Fatalf("exit %d", c)
+	}
+	// The default SIGTERM grace is 60 s; killWait is 5.
+	if d := time.Since(start); d > killWait+20*time.Second {
+		t.Fatalf("the agent took %v to end after SIGQUIT", d)
 	}
 }

@@ -48,7 +48,7 @@ func (a *agent) stop(ctx context.Context) {
 	if !a.waitExited(ctx, a.cfg.TermGrace) {
 		a.log.Info("procs still running after grace period; killing them", "grace", a.cfg.TermGrace.String())
 		a.ctl.SignalAll(int(syscall.SIGKILL))
-		a.waitExited(ctx, a.cfg.TermGrace)
+		a.waitKilled(ctx)
 	}
 	a.finish(ctx)
 }
@@ -57,8 +57,20 @@ func (a *agent) stop(ctx context.Context) {
 func (a *agent) kill(ctx context.Context) {
 	a.setShutdown(Idling)
 	a.ctl.SignalAll(int(syscall.SIGKILL))
-	a.waitExited(ctx, a.cfg.TermGrace)
+	a.waitKilled(ctx)
 	a.finish(ctx)
+}
+
+// killWait bounds the wait for SIGKILLed procs to be reaped, so that
+// their results are final before finish. Only a process stuck in the
+// kernel (state D) takes longer; the agent does not wait for it.
+const killWait = 5 * time.Second
+
+// waitKilled waits up to killWait for SIGKILLed procs to end.
+func (a *agent) waitKilled(ctx context.Context) {
+	if !a.waitExited(ctx, killWait) {
+		a.log.Info("procs still running after SIGKILL; leaving them", "waited", killWait.String())
+	}
 }
 
 // finish waits a short while for clients to collect and delete finished
