@@ -338,10 +338,11 @@ func (p *Proc) Status() v1.ProcStatus {
 	return st
 }
 
-// Signal sends sig (1..64) through the pidfd. After the reap it returns
-// ErrNotRunning.
+// Signal sends sig (1..64) through the pidfd. Signal 0 sends nothing and
+// only checks that the process is there, as kill(2)'s. After the reap it
+// returns ErrNotRunning.
 func (p *Proc) Signal(sig int) error {
-	if !signals.Valid(sig) {
+	if !signals.Valid(sig) && sig != 0 {
 		return fmt.Errorf("%w: %d", ErrBadSignal, sig)
 	}
 	p.mu.Lock()

@@ -68,6 +68,10 @@ func TestSignaled(t *testing.T) {
 				if st.ProcStat == nil || st.ProcStatm == nil || st.Times.Stop != nil {
 					t.Fatalf("running status %+v", st)
 				}
+				// Signal 0 only checks the process is there.
+				if err := p.Signal(0); err != nil {
+					t.Fatalf("signal 0: %v", err)
+				}
 				if err := p.Signal(tc.sig); err != nil {
 					t.Fatal(err)
 				}
@@ -82,8 +86,13 @@ func TestSignaled(t *testing.T) {
 				if err := p.SignalGroup(tc.sig); !errors.Is(err, ErrNotRunning) {
 					t.Fatalf("signal group after reap: %v", err)
 				}
-				if err := p.Signal(0); !errors.Is(err, ErrBadSignal) {
-					t.Fatalf("signal 0: %v", err)
+				if err := p.Signal(0); !errors.Is(err, ErrNotRunning) {
+					t.Fatalf("signal 0 after reap: %v", err)
+				}
+				for _, bad := range []int{-1, 65} {
+					if err := p.Signal(bad); !errors.Is(err, ErrBadSignal) {
+						t.Fatalf("signal %d: %v", bad, err)
+					}
 				}
 			})
 		}

@@ -94,12 +94,13 @@ type ProcSignalRequest struct {
 }
 
 // ProcFdDataRequest asks for captured output in [Start, Stop), or from
-// Start to the end when Stop is nil.
+// Start to the end when Stop is nil. Stop is a serde Option in procstar,
+// so a missing "stop" decodes as nil; "start" is required.
 type ProcFdDataRequest struct {
 	ProcID string `msgpack:"proc_id"`
 	Fd     string `msgpack:"fd"`
 	Start  int64  `msgpack:"start"`
-	Stop   *int64 `msgpack:"stop"`
+	Stop   *int64 `msgpack:"stop,optional"`
 }
 
 // ProcDeleteRequest asks the agent to delete a proc that is not running.

@@ -35,7 +35,10 @@ import (
 //   - map[string]any (RequestError.msg): generic values, keys sorted.
 //
 // Decoding is strict: every field is required (nil only where the Go type
-// is a pointer, an interface or a map value of pointer type), unknown keys
+// is a pointer, an interface or a map value of pointer type), except a
+// pointer field tagged "optional", which may be missing and then decodes
+// as nil: the Option fields of the requests procstar decodes with serde,
+// which takes a missing Option as None (ProcFdDataRequest.stop). Unknown keys
 // and duplicate keys are errors, integers may use any msgpack int format
 // but must fit the field, and floats, strings or nil are never taken for
 // integers. The one exception is Register, whose top-level extra keys are
@@ -89,6 +92,10 @@ type field struct {
 	name      string
 	index     int
 	omitEmpty bool
+	// optional (tag option "optional", pointer fields only): decoding
+	// takes a missing key as nil, as serde does for an Option field.
+	// Encoding still writes the key.
+	optional bool
 	// key is name encoded as a msgpack string, written as is.
 	key []byte
 }
@@ -149,7 +156,16 @@ func computeFields(t reflect.Type) []field {
 		if name == "" {
 			name = sf.Name
 		}
-		fs = append(fs, field{name: name, index: i, omitEmpty: opts == "omitempty", key: encodedString(name)})
+		f := field{name: name, index: i, key: encodedString(name)}
+		for opt := range strings.SplitSeq(opts, ",") {
+			switch opt {
+			case "omitempty":
+				f.omitEmpty = true
+			case "optional":
+				f.optional = sf.Type.Kind() == reflect.Pointer
+			}
+		}
+		fs = append(fs, f)
 	}
 	return fs
 }
@@ -693,7 +709,7 @@ func (r *reader) structValue(v reflect.Value, top, lenient bool) error {
 		}
 	}
 	for i, f := range fs {
-		if seen&(1<<i) != 0 || f.omitEmpty || (lenient && f.name == "proc_ids") {
+		if seen&(1<<i) != 0 || f.omitEmpty || f.optional || (lenient && f.name == "proc_ids") {
 			continue
 		}
 		return badf("missing field %q", f.name)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	v1 "procstar.dev/procstar/api/v1"
 )
@@ -988,4 +989,106 @@ func fdFromV1(f v1.FdSpec) (FdEntry, error) {
 		return e, fmt.Errorf("fd %s: %w: %d variants set, want exactly 1", strconv.Quote(string(f.Fd)), ErrNotExpressible, n)
 	}
 	return e, nil
+}
+
+// ---- batch validation, as procstar does it ---------------------------------
+
+// SpecCheckError is a start batch that procstar 0.7.5 refuses before
+// forking anything. Its message is exactly procstar's (reference §2.4),
+// with no field path: "bad fd: X", "duplicate fd: NAME",
+// "unmatched read pipe: PROC NAME" or "unmatched write pipe: PROC N". It
+// matches ErrBadSpec.
+type SpecCheckError struct {
+	Msg string
+}
+
+func (e *SpecCheckError) Error() string { return e.Msg }
+
+// Is matches ErrBadSpec.
+func (e *SpecCheckError) Is(target error) bool { return target == ErrBadSpec }
+
+func checkErr(format string, args ...any) error {
+	return &SpecCheckError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// pipeEnd names a pipe-write fd: the writer's proc ID and fd number.
+type pipeEnd struct {
+	id string
+	fd int
+}
+
+// CheckFds checks the fds of a start batch as procstar 0.7.5's
+// validate_procs_fds does, and returns the first failure it would report
+// as a *SpecCheckError, or nil. The checks run in procstar's order, each
+// over the procs in sorted ID order and each proc's fds in list order:
+//
+//  1. every fd name parses ("bad fd: NAME") and appears once per proc
+//     ("duplicate fd: NAME", the second spelling as written);
+//  2. every pipe-read names a parsable fd ("bad fd: NAME") of a pipe-write
+//     in the batch not already taken by an earlier reader ("unmatched read
+//     pipe: PROC NAME", as written);
+//  3. every pipe-write has a reader ("unmatched write pipe: PROC N"; procstar
+//     picks among several in hash order, this in sorted order).
+//
+// procstar checks for proc IDs already in its table before this, and its
+// shutdown state after it.
+func CheckFds(specs map[string]ProcSpec) error {
+	ids := make([]string, 0, len(specs))
+	for id := range specs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		seen := make(map[int]bool, len(specs[id].Fds))
+		for _, e := range specs[id].Fds {
+			n, err := e.Name.Number()
+			if err != nil {
+				return checkErr("bad fd: %s", e.Name)
+			}
+			if seen[n] {
+				return checkErr("duplicate fd: %s", e.Name)
+			}
+			seen[n] = true
+		}
+	}
+	writers := map[pipeEnd]bool{}
+	for _, id := range ids {
+		for _, e := range specs[id].Fds {
+			if e.Spec.PipeWrite {
+				n, _ := e.Name.Number() // parsed above
+				writers[pipeEnd{id, n}] = true
+			}
+		}
+	}
+	for _, id := range ids {
+		for _, e := range specs[id].Fds {
+			r := e.Spec.PipeRead
+			if r == nil {
+				continue
+			}
+			n, err := r.Fd.Number()
+			if err != nil {
+				return checkErr("bad fd: %s", r.Fd)
+			}
+			k := pipeEnd{r.ProcID, n}
+			if !writers[k] {
+				return checkErr("unmatched read pipe: %s %s", r.ProcID, r.Fd)
+			}
+			delete(writers, k)
+		}
+	}
+	if len(writers) > 0 {
+		left := make([]pipeEnd, 0, len(writers))
+		for k := range writers {
+			left = append(left, k)
+		}
+		slices.SortFunc(left, func(a, b pipeEnd) int {
+			if a.id != b.id {
+				return strings.Compare(a.id, b.id)
+			}
+			return a.fd - b.fd
+		})
+		return checkErr("unmatched write pipe: %s %d", left[0].id, left[0].fd)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package link
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -40,6 +41,12 @@ type session struct {
 	ws  *websocket.Conn
 	ext map[wire.Extension]bool
 	q   *sendQueue
+	// resultMu makes reading a proc's result and sending it one step,
+	// for the reader's replies and the pusher's pushes alike (and the
+	// pusher's ProcDelete), so results go out in the order they were
+	// read: the server never sees a proc running after its final result,
+	// as procstar, which handles both in one loop, guarantees.
+	resultMu sync.Mutex
 	// wmu serializes data frames: the writer holds it from taking a frame
 	// off the queue until it is written, and send and push hold it to
 	// write straight through when nothing is queued. So frames go out in
@@ -70,12 +77,7 @@ func Dial(ctx context.Context, cfg Config) (*websocket.Conn, []wire.Extension, e
 	if err != nil {
 		return nil, nil, err
 	}
-	d := websocket.Dialer{
-		Proxy:            http.ProxyFromEnvironment,
-		TLSClientConfig:  tlsCfg,
-		HandshakeTimeout: cfg.RegisterTimeout,
-		NetDialContext:   (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
-	}
+	d := newDialer(cfg, tlsCfg)
 	hdr := http.Header{}
 	if len(cfg.Extensions) > 0 {
 		names := make([]string, len(cfg.Extensions))
@@ -101,6 +103,17 @@ func Dial(ctx context.Context, cfg Config) (*websocket.Conn, []wire.Extension, e
 		}
 	}
 	return ws, accepted, nil
+}
+
+// newDialer returns the dialer for cfg. It connects directly, as procstar
+// does (reference §4.1): HTTP_PROXY, HTTPS_PROXY and the like are ignored.
+func newDialer(cfg Config, tlsCfg *tls.Config) *websocket.Dialer {
+	return &websocket.Dialer{
+		Proxy:            nil,
+		TLSClientConfig:  tlsCfg,
+		HandshakeTimeout: cfg.RegisterTimeout,
+		NetDialContext:   (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+	}
 }
 
 // connect dials, registers and returns a session ready to run.

@@ -18,8 +18,17 @@
 //   - A frame that fails to decode is answered with RequestError when it is
 //     a map with a "type" key (msg is the raw map, err the decode error);
 //     anything else is logged. procstar answers nothing.
+//   - A refused ProcStartRequest gets RequestError with the one error
+//     procstar would report first, in its words and order of checks (proc
+//     IDs in use, fds, pipes, shutdown state). What procstar does not check
+//     but we do (NUL bytes, an empty argv, fd ranges, ...) is reported
+//     as "proc ID: FIELD: DETAIL", again only the first problem.
+//   - ProcSignalRequest with signal 0 is kill(pid, 0): no reply while the
+//     process exists, "no process" once it has been reaped.
 //   - ProcFdDataRequest ranges are clamped to the captured bytes, never a
 //     panic; the reply's stop is start plus the length of the data sent.
+//   - The link dials the server directly, as procstar does; proxy
+//     environment variables are ignored.
 //   - The send queue is bounded in bytes. The reader waits for room (so a
 //     slow server slows down its own requests); a push that finds the queue
 //     full drops the connection instead, because the pusher must never

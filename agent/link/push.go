@@ -30,6 +30,9 @@ type pusher struct {
 
 // tracked is what the pusher has told the server about one proc.
 type tracked struct {
+	// uid is the proc's metadata.uid: a proc deleted and created again
+	// under the same name is another proc.
+	uid string
 	// announced: the first ProcResult has been pushed (or the server
 	// learnt of the proc from Register.proc_ids).
 	announced bool
@@ -68,7 +71,7 @@ func terminal(obj *v1.Proc) bool {
 }
 
 func (p *pusher) newTracked(obj *v1.Proc) *tracked {
-	t := &tracked{phase: obj.Status.Phase, restarts: obj.Status.RestartCount}
+	t := &tracked{uid: obj.Metadata.UID, phase: obj.Status.Phase, restarts: obj.Status.RestartCount}
 	for _, f := range obj.Spec.Fds {
 		n, err := f.Fd.Number()
 		if err != nil || f.Capture == nil {
@@ -187,11 +190,20 @@ func (p *pusher) event(ctx context.Context, ev v1.WatchEvent) {
 	case v1.Added, v1.Modified:
 		p.observe(ctx, obj, true)
 	case v1.Deleted:
-		if _, ok := p.known[name]; ok {
-			delete(p.known, name)
-			p.s.push(wire.ProcDelete{ProcID: name})
+		// Only the proc told about: a stale deletion of an earlier proc
+		// of the same name (possible after a resync) is not this one's.
+		if t, ok := p.known[name]; ok && t.uid == obj.Metadata.UID {
+			p.forget(name)
 		}
 	}
+}
+
+// forget pushes ProcDelete for a proc told about and stops tracking it.
+func (p *pusher) forget(name string) {
+	delete(p.known, name)
+	p.s.resultMu.Lock()
+	defer p.s.resultMu.Unlock()
+	p.s.push(wire.ProcDelete{ProcID: name})
 }
 
 // observe brings the server up to date with one proc as the table has it.
@@ -200,6 +212,13 @@ func (p *pusher) event(ctx context.Context, ev v1.WatchEvent) {
 func (p *pusher) observe(ctx context.Context, obj *v1.Proc, fromEvent bool) {
 	name := obj.Metadata.Name
 	t := p.known[name]
+	if t != nil && t.uid != obj.Metadata.UID {
+		// The proc told about was deleted and another created under its
+		// name, both unseen (across a watch gap): the server learns of
+		// the deletion, then of the new proc.
+		p.forget(name)
+		t = nil
+	}
 	if t == nil {
 		t = p.newTracked(obj)
 		p.known[name] = t
@@ -244,7 +263,10 @@ func (p *pusher) pushFinal(ctx context.Context, name string, t *tracked, obj *v1
 }
 
 // pushResult pushes the proc's current result; nothing if it has gone.
+// It reads and pushes under resultMu (see session).
 func (p *pusher) pushResult(ctx context.Context, name string, t *tracked) {
+	p.s.resultMu.Lock()
+	defer p.s.resultMu.Unlock()
 	res, err := p.s.l.b.Result(ctx, name)
 	if err != nil {
 		if !errors.Is(err, errdefs.ErrNotFound) && !errors.Is(err, errdefs.ErrFailedPrecondition) {
@@ -349,8 +371,7 @@ func (p *pusher) resync(ctx context.Context) {
 	}
 	for _, name := range p.names() {
 		if !seen[name] {
-			delete(p.known, name)
-			p.s.push(wire.ProcDelete{ProcID: name})
+			p.forget(name)
 		}
 	}
 }

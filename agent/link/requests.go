@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -59,7 +60,11 @@ func (s *session) requestError(ctx context.Context, req wire.Message, text strin
 }
 
 // start starts a batch: all or nothing. There is no direct reply on
-// success; the pusher announces each proc with a ProcResult.
+// success; the pusher announces each proc with a ProcResult. A batch
+// procstar would refuse is refused with procstar's error, the first it
+// would report, in its order: a proc ID already in the table, then the
+// fds (wire.CheckFds), then a shutdown state other than active. Only then
+// does the controller check what procstar does not (see startError).
 func (s *session) start(ctx context.Context, m wire.Message, req wire.ProcStartRequest) {
 	ids := make([]string, 0, len(req.Specs))
 	for id := range req.Specs {
@@ -81,15 +86,68 @@ func (s *session) start(ctx context.Context, m wire.Message, req wire.ProcStartR
 		p.SetDefaults()
 		procs = append(procs, p)
 	}
+	for _, id := range ids {
+		_, err := s.l.b.Get(ctx, id)
+		if err == nil {
+			s.requestError(ctx, m, "duplicate proc id: "+id)
+			return
+		}
+		if !errors.Is(err, errdefs.ErrNotFound) {
+			s.requestError(ctx, m, err.Error())
+			return
+		}
+	}
+	if err := wire.CheckFds(req.Specs); err != nil {
+		s.requestError(ctx, m, err.Error())
+		return
+	}
+	if st, _ := s.l.cfg.Shutdown.ShutdownState(); st != StateActive {
+		s.requestError(ctx, m, "agent shutting down: "+st)
+		return
+	}
 	if len(procs) == 0 {
 		return
 	}
 	if _, err := s.l.b.Create(ctx, procs); err != nil {
 		s.log.V(1).Info("start request failed", "error", err.Error(), "count", len(procs))
-		s.requestError(ctx, m, err.Error())
+		s.requestError(ctx, m, startError(err, ids))
 		return
 	}
 	s.log.V(1).Info("started processes", "count", len(procs))
+}
+
+// startError is RequestError.err for a batch the backend refused. The
+// controller validates more than procstar, and reports every problem as a
+// v1.FieldError with a path such as "items[3].spec.argv[1]"; over the link
+// only the first is told, as procstar tells one, named by its proc ID and
+// its path within the spec: "proc ID: argv[1]: must not contain NUL".
+// Other errors (procstar's own wording from the runtime, such as
+// "duplicate proc id: X" after a race) go as they are.
+func startError(err error, ids []string) string {
+	var fe *v1.FieldError
+	if !errors.As(err, &fe) {
+		return err.Error()
+	}
+	for i, id := range ids {
+		item := "items[" + strconv.Itoa(i) + "]"
+		rest, ok := strings.CutPrefix(fe.Field, item+".")
+		if !ok {
+			if fe.Field != item {
+				continue
+			}
+			rest = ""
+		}
+		if r, ok := strings.CutPrefix(rest, "spec."); ok {
+			rest = r
+		} else if rest == "spec" {
+			rest = ""
+		}
+		if rest == "" {
+			return "proc " + id + ": " + fe.Detail
+		}
+		return "proc " + id + ": " + rest + ": " + fe.Detail
+	}
+	return fe.Detail
 }
 
 func (s *session) procidList(ctx context.Context) {
@@ -106,7 +164,12 @@ func (s *session) procidList(ctx context.Context) {
 	s.send(ctx, wire.ProcidList{ProcIDs: ids})
 }
 
+// result answers with the proc's current result. It reads and sends
+// under resultMu, as the pusher does, so a reply never goes out after a
+// newer result the pusher read later.
 func (s *session) result(ctx context.Context, req wire.ProcResultRequest) {
+	s.resultMu.Lock()
+	defer s.resultMu.Unlock()
 	res, err := s.l.b.Result(ctx, req.ProcID)
 	switch {
 	case errors.Is(err, errdefs.ErrNotFound):
