@@ -22,6 +22,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -29,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	v1 "procstar.dev/procstar/api/v1"
 	"procstar.dev/procstar/internal/errdefs"
@@ -148,28 +151,59 @@ type APIError struct {
 	// Code is the HTTP status code.
 	Code int
 	// Reason is the Status reason, e.g. NotFound. When the body was not a
-	// Status it is derived from Code.
+	// Status it is derived from Code, and is empty when NotAPI is set.
 	Reason v1.StatusReason
-	// Message is the server's message, one line.
+	// Message is the server's message, one line. When NotAPI is set it is
+	// the detail of a procstar error body, the first line of a plain-text
+	// body, or else the status line: never a raw JSON or HTML body.
 	Message string
+	// NotAPI is set when the answer was not an error of the v1 API (a
+	// Status, by its kind or its reason): something else answered at that
+	// address, such as another web server, a proxy, or procstar's own
+	// routes under a wrong path prefix. Such an answer matches ErrNotAPI,
+	// and of the errdefs classes only ErrUnauthorized (401, 403) and
+	// ErrUnavailable (503): a 404 from it says nothing about any proc.
+	NotAPI bool
+	// Method and Path are the request's (Path with the server's own path
+	// prefix), for messages.
+	Method, Path string
 }
+
+// ErrNotAPI is matched by an *APIError whose answer did not come from the
+// v1 API (see APIError.NotAPI).
+var ErrNotAPI = errors.New("not an answer of the procstar v1 API")
 
 // Error returns the server's message, or the status text when it sent none.
 func (e *APIError) Error() string {
+	if e.NotAPI {
+		return fmt.Sprintf("%s %s: HTTP %d that is not a procstar v1 API answer (%s)", e.Method, e.Path, e.Code, e.Message)
+	}
 	if e.Message != "" {
 		return e.Message
 	}
 	return fmt.Sprintf("%d %s", e.Code, http.StatusText(e.Code))
 }
 
-// Is matches the errdefs class of the reason, or of the code when the
-// reason is unknown.
+// Is matches ErrNotAPI when NotAPI is set, and the errdefs class of the
+// reason, or of the code when the reason is unknown.
 func (e *APIError) Is(target error) bool {
+	if target == ErrNotAPI {
+		return e.NotAPI
+	}
 	return target != nil && target == e.Class()
 }
 
 // Class returns the errdefs sentinel for e, or nil when none fits.
 func (e *APIError) Class() error {
+	if e.NotAPI {
+		switch e.Code {
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return errdefs.ErrUnauthorized
+		case http.StatusServiceUnavailable:
+			return errdefs.ErrUnavailable
+		}
+		return nil
+	}
 	switch e.Reason {
 	case v1.StatusReasonNotFound:
 		return errdefs.ErrNotFound
@@ -260,6 +294,27 @@ func (e *ConnError) Is(target error) bool { return target == errdefs.ErrUnavaila
 // ErrBadResponse is matched by an answer the client cannot decode.
 var ErrBadResponse = errors.New("bad response from server")
 
+// BadResponseError is a 2xx answer whose body the client cannot decode:
+// not JSON, or not the shape it asked for. It matches ErrBadResponse.
+type BadResponseError struct {
+	// Method and Path are the request's (Path with the server's own path
+	// prefix).
+	Method, Path string
+	// Err is the decoding error.
+	Err error
+}
+
+// Error returns "bad response from server: METHOD PATH: CAUSE".
+func (e *BadResponseError) Error() string {
+	return fmt.Sprintf("%s: %s %s: %s", ErrBadResponse, e.Method, e.Path, e.Err)
+}
+
+// Is matches ErrBadResponse.
+func (e *BadResponseError) Is(target error) bool { return target == ErrBadResponse }
+
+// Unwrap returns the decoding error.
+func (e *BadResponseError) Unwrap() error { return e.Err }
+
 // request is one call.
 type request struct {
 	method string
@@ -344,7 +399,11 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, context.Can
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer cancel()
 		defer resp.Body.Close()
-		return nil, nil, decodeError(resp)
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		if wantsTLS(resp, b) {
+			return nil, nil, &ConnError{Server: c.server, Err: ErrServerWantsTLS}
+		}
+		return nil, nil, decodeErrorBody(resp, b)
 	}
 	if headersTimer != nil && !headersTimer.Stop() {
 		// The headers came just as the time ran out.
@@ -405,26 +464,78 @@ func (g *gzipBody) Close() error {
 	return g.raw.Close()
 }
 
-// decodeError turns a non-2xx response into an *APIError.
-func decodeError(resp *http.Response) error {
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	e := &APIError{Code: resp.StatusCode}
-	var st v1.Status
-	if json.Unmarshal(b, &st) == nil && (st.Message != "" || st.Reason != "") {
-		e.Reason, e.Message = st.Reason, st.Message
-	} else if msg, ok := procstarError(b); ok {
-		e.Message = msg
-	} else {
-		e.Message = firstLine(string(b))
+// ErrServerWantsTLS is matched (inside a *ConnError) when an http://
+// server answers that it speaks HTTPS only.
+var ErrServerWantsTLS = errors.New("the server speaks HTTPS, not plain HTTP")
+
+// wantsTLS reports whether resp is a TLS server's answer to a plain-HTTP
+// request: Go's servers write "Client sent an HTTP request to an HTTPS
+// server.", nginx "The plain HTTP request was sent to HTTPS port".
+func wantsTLS(resp *http.Response, body []byte) bool {
+	if resp.StatusCode != http.StatusBadRequest || resp.Request == nil || resp.Request.URL.Scheme != "http" {
+		return false
 	}
-	if e.Reason == "" {
-		e.Reason = reasonForCode(resp.StatusCode)
+	return bytes.Contains(body, []byte("Client sent an HTTP request to an HTTPS server")) ||
+		bytes.Contains(body, []byte("The plain HTTP request was sent to HTTPS port"))
+}
+
+// decodeErrorBody turns a non-2xx response with body b into an *APIError.
+// Only a v1 Status (kind Status, or a body with a reason) is the API's
+// answer; anything else is NotAPI.
+func decodeErrorBody(resp *http.Response, b []byte) *APIError {
+	e := &APIError{Code: resp.StatusCode}
+	if req := resp.Request; req != nil {
+		e.Method = req.Method
+		if req.URL != nil {
+			e.Path = req.URL.Path
+		}
+	}
+	if st, ok := v1StatusBody(b); ok {
+		e.Reason, e.Message = st.Reason, st.Message
+		if e.Reason == "" {
+			e.Reason = reasonForCode(resp.StatusCode)
+		}
+	} else {
+		e.NotAPI = true
+		if msg, ok := procstarError(b); ok {
+			e.Message = msg
+		} else if isPlainText(resp.Header.Get("Content-Type"), b) {
+			e.Message = firstLine(string(b))
+		}
 	}
 	e.Message = oneLine(e.Message)
 	if e.Message == "" {
 		e.Message = fmt.Sprintf("%d %s", e.Code, http.StatusText(e.Code))
 	}
 	return e
+}
+
+// v1StatusBody decodes b as the v1 API's Status: a JSON object whose kind
+// is Status, or (from a server that leaves kind out) whose reason is set.
+func v1StatusBody(b []byte) (v1.Status, bool) {
+	var st v1.Status
+	if json.Unmarshal(b, &st) != nil {
+		return v1.Status{}, false
+	}
+	if st.Kind == "Status" || (st.Kind == "" && st.Reason != "") {
+		return st, true
+	}
+	return v1.Status{}, false
+}
+
+// isPlainText reports whether an error body is short human text worth
+// quoting: a text/plain body, or one with no type that does not look like
+// markup or JSON.
+func isPlainText(contentType string, b []byte) bool {
+	t := bytes.TrimSpace(b)
+	if len(t) == 0 || !utf8.Valid(t) || t[0] == '<' || t[0] == '{' || t[0] == '[' {
+		return false
+	}
+	if contentType == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "text/plain"
 }
 
 // procstarError reads procstar's own error body, {"errors": {"detail": …}}.
@@ -476,7 +587,7 @@ func (c *Client) getJSON(ctx context.Context, r request, out any) (http.Header, 
 		return nil, 0, c.readErr(ctx, err)
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		return nil, 0, fmt.Errorf("%w: %s %s: %w", ErrBadResponse, r.method, r.path, err)
+		return nil, 0, &BadResponseError{Method: r.method, Path: c.base.Path + r.path, Err: err}
 	}
 	return resp.Header, resp.StatusCode, nil
 }
@@ -554,6 +665,33 @@ func (c *Client) Create(ctx context.Context, proc *v1.Proc) (*v1.Proc, error) {
 	return &p, nil
 }
 
+// CreateBatch creates procs as one batch, all or nothing, with one POST of
+// a ProcList: the server starts them together, as procs joined by pipes
+// (pipeRead) must be. It returns the created procs in order. It fails
+// with errdefs.ErrAlreadyExists when a proc of one of the names exists,
+// and creates none then.
+func (c *Client) CreateBatch(ctx context.Context, procs []v1.Proc) ([]v1.Proc, error) {
+	if len(procs) == 0 {
+		return nil, errdefs.New(errdefs.ErrInvalidArgument, "no procs to create")
+	}
+	list := v1.ProcList{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindProcList}, Items: make([]v1.Proc, len(procs))}
+	for i := range procs {
+		if err := checkName(procs[i].Metadata.Name); err != nil {
+			return nil, err
+		}
+		list.Items[i] = *withTypeMeta(&procs[i])
+	}
+	var out v1.ProcList
+	if _, _, err := c.getJSON(ctx, request{method: http.MethodPost, path: ProcsPath, body: &list}, &out); err != nil {
+		return nil, err
+	}
+	if len(out.Items) != len(procs) {
+		return nil, &BadResponseError{Method: http.MethodPost, Path: c.base.Path + ProcsPath,
+			Err: fmt.Errorf("created %d procs for a batch of %d (a server too old to create a ProcList?)", len(out.Items), len(procs))}
+	}
+	return out.Items, nil
+}
+
 // Apply creates proc or, when it exists, leaves it alone if its spec is
 // the same. A changed spec fails with errdefs.ErrConflict unless force,
 // which replaces the proc.
@@ -585,6 +723,54 @@ func (c *Client) Apply(ctx context.Context, proc *v1.Proc, force bool) (*v1.Proc
 		}
 	}
 	return &p, res, nil
+}
+
+// DryRunApply says what Apply(proc, force) would do, and changes nothing:
+// it gets the proc and compares it with PreviewApply. A changed spec
+// without force fails with errdefs.ErrConflict, as Apply does.
+func (c *Client) DryRunApply(ctx context.Context, proc *v1.Proc, force bool) (v1.ApplyResult, error) {
+	live, err := c.Get(ctx, proc.Metadata.Name)
+	switch {
+	case errors.Is(err, errdefs.ErrNotFound):
+		live = nil
+	case err != nil:
+		return "", err
+	}
+	return PreviewApply(live, proc, force)
+}
+
+// PreviewApply says what applying desired does to live, the proc as the
+// server has it (nil when there is none), the way the agent's apply
+// decides: created when there is none; unchanged when the specs, with
+// defaults filled in, are the same and so are the labels and annotations;
+// configured when only labels or annotations differ, or (with force) when
+// the spec does; else errdefs.ErrConflict with the agent's message. A
+// proc being deleted counts as changed.
+//
+// The specs are compared with v1.SameSpec, as the agent does.
+func PreviewApply(live, desired *v1.Proc, force bool) (v1.ApplyResult, error) {
+	if live == nil {
+		return v1.ApplyCreated, nil
+	}
+	name := desired.Metadata.Name
+	deleting := live.Metadata.DeletionTimestamp != nil
+	if !deleting && v1.SameSpec(&live.Spec, &desired.Spec) {
+		if !sameMap(live.Metadata.Labels, desired.Metadata.Labels) || !sameMap(live.Metadata.Annotations, desired.Metadata.Annotations) {
+			return v1.ApplyConfigured, nil
+		}
+		return v1.ApplyUnchanged, nil
+	}
+	if force {
+		return v1.ApplyConfigured, nil
+	}
+	if deleting {
+		return "", errdefs.New(errdefs.ErrConflict, fmt.Sprintf("proc %s is being deleted; wait for it to go, or apply with --force", name))
+	}
+	return "", errdefs.New(errdefs.ErrConflict, fmt.Sprintf("spec of proc %s is immutable; delete it or apply with --force", name))
+}
+
+func sameMap(a, b map[string]string) bool {
+	return len(a) == len(b) && maps.Equal(a, b)
 }
 
 func withTypeMeta(p *v1.Proc) *v1.Proc {

@@ -433,41 +433,57 @@ func TestVersionHealthz(t *testing.T) {
 // TestErrorDecoding checks every shape of error body and the class each
 // code or reason maps to.
 func TestErrorDecoding(t *testing.T) {
+	const procstar404 = `{"errors":{"detail":null,"status":"404 Not Found"}}`
 	for _, tc := range []struct {
 		name   string
 		code   int
+		ctype  string
 		body   string
 		class  error
 		reason v1.StatusReason
 		msg    string
+		notAPI bool
 	}{
-		{"status 404", 404, `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"proc \"x\" not found","reason":"NotFound","code":404}`, errdefs.ErrNotFound, v1.StatusReasonNotFound, `proc "x" not found`},
-		{"status conflict", 409, `{"status":"Failure","message":"spec changed","reason":"Conflict","code":409}`, errdefs.ErrConflict, v1.StatusReasonConflict, "spec changed"},
-		{"status exists", 409, `{"message":"exists","reason":"AlreadyExists","code":409}`, errdefs.ErrAlreadyExists, v1.StatusReasonAlreadyExists, "exists"},
-		{"status invalid", 422, `{"message":"spec.argv: required","reason":"Invalid","code":422}`, errdefs.ErrInvalidArgument, v1.StatusReasonInvalid, "spec.argv: required"},
-		{"status expired", 410, `{"message":"old","reason":"Expired","code":410}`, errdefs.ErrGone, v1.StatusReasonGone, "old"},
-		{"status unavailable", 503, `{"message":"shutting down","reason":"ServiceUnavailable","code":503}`, errdefs.ErrUnavailable, v1.StatusReasonServiceUnavailable, "shutting down"},
-		{"plain 401", 401, "unauthorized\n", errdefs.ErrUnauthorized, v1.StatusReasonUnauthorized, "unauthorized"},
-		{"empty 403", 403, "", errdefs.ErrUnauthorized, v1.StatusReasonUnauthorized, "403 Forbidden"},
-		{"procstar body", 400, `{"errors":{"status":"400","detail":"process running: x"}}`, errdefs.ErrInvalidArgument, v1.StatusReasonBadRequest, "process running: x"},
-		{"multi-line text", 500, "boom\nstack\ntrace", nil, v1.StatusReasonInternalError, "boom"},
-		{"newlines in message", 400, `{"message":"a\nb","reason":"BadRequest","code":400}`, errdefs.ErrInvalidArgument, v1.StatusReasonBadRequest, "a b"},
-		{"bad JSON 404", 404, `{"message":`, errdefs.ErrNotFound, v1.StatusReasonNotFound, `{"message":`},
+		{"status 404", 404, "", `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"proc \"x\" not found","reason":"NotFound","code":404}`, errdefs.ErrNotFound, v1.StatusReasonNotFound, `proc "x" not found`, false},
+		{"status without reason", 404, "", `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"gone","code":404}`, errdefs.ErrNotFound, v1.StatusReasonNotFound, "gone", false},
+		{"status conflict", 409, "", `{"status":"Failure","message":"spec changed","reason":"Conflict","code":409}`, errdefs.ErrConflict, v1.StatusReasonConflict, "spec changed", false},
+		{"status exists", 409, "", `{"message":"exists","reason":"AlreadyExists","code":409}`, errdefs.ErrAlreadyExists, v1.StatusReasonAlreadyExists, "exists", false},
+		{"status invalid", 422, "", `{"message":"spec.argv: required","reason":"Invalid","code":422}`, errdefs.ErrInvalidArgument, v1.StatusReasonInvalid, "spec.argv: required", false},
+		{"status expired", 410, "", `{"message":"old","reason":"Expired","code":410}`, errdefs.ErrGone, v1.StatusReasonGone, "old", false},
+		{"status unavailable", 503, "", `{"message":"shutting down","reason":"ServiceUnavailable","code":503}`, errdefs.ErrUnavailable, v1.StatusReasonServiceUnavailable, "shutting down", false},
+		{"newlines in message", 400, "", `{"message":"a\nb","reason":"BadRequest","code":400}`, errdefs.ErrInvalidArgument, v1.StatusReasonBadRequest, "a b", false},
+		// Answers that are not the v1 API's: only 401, 403 and 503 keep a
+		// class, and no raw JSON or HTML becomes the message.
+		{"plain 401", 401, "text/plain", "unauthorized\n", errdefs.ErrUnauthorized, "", "unauthorized", true},
+		{"empty 403", 403, "", "", errdefs.ErrUnauthorized, "", "403 Forbidden", true},
+		{"plain 503", 503, "text/plain; charset=utf-8", "not ready: starting\n", errdefs.ErrUnavailable, "", "not ready: starting", true},
+		{"procstar body", 400, "application/json", `{"errors":{"status":"400","detail":"process running: x"}}`, nil, "", "process running: x", true},
+		{"procstar 404", 404, "application/json", procstar404, nil, "", "404 Not Found", true},
+		{"html 404", 404, "text/html", "<!DOCTYPE HTML>\n<html><body>Not Found</body></html>", nil, "", "404 Not Found", true},
+		{"multi-line text", 500, "text/plain", "boom\nstack\ntrace", nil, "", "boom", true},
+		{"bad JSON 404", 404, "application/json", `{"message":`, nil, "", "404 Not Found", true},
+		{"other JSON 404", 404, "application/json", `{"message":"no such page"}`, nil, "", "404 Not Found", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.ctype != "" {
+					w.Header().Set("Content-Type", tc.ctype)
+				}
 				w.WriteHeader(tc.code)
 				io.WriteString(w, tc.body)
 			}))
 			defer srv.Close()
-			c, _ := client.New(client.Config{Server: srv.URL})
+			c, _ := client.New(client.Config{Server: srv.URL + "/prefix"})
 			_, err := c.Get(ctx(t), "x")
 			var ae *client.APIError
 			if !errors.As(err, &ae) {
 				t.Fatalf("err %v is not an *APIError", err)
 			}
-			if ae.Code != tc.code || ae.Reason != tc.reason || ae.Message != tc.msg {
-				t.Errorf("APIError = %+v, want code %d reason %q message %q", ae, tc.code, tc.reason, tc.msg)
+			if ae.Code != tc.code || ae.Reason != tc.reason || ae.Message != tc.msg || ae.NotAPI != tc.notAPI {
+				t.Errorf("APIError = %+v, want code %d reason %q message %q notAPI %v", ae, tc.code, tc.reason, tc.msg, tc.notAPI)
+			}
+			if ae.Method != "GET" || ae.Path != "/prefix"+client.ProcsPath+"/x" {
+				t.Errorf("request %s %s", ae.Method, ae.Path)
 			}
 			if tc.class != nil && !errors.Is(err, tc.class) {
 				t.Errorf("%v does not match %v", err, tc.class)
@@ -475,7 +491,99 @@ func TestErrorDecoding(t *testing.T) {
 			if tc.class == nil && ae.Class() != nil {
 				t.Errorf("Class = %v, want none", ae.Class())
 			}
+			if errors.Is(err, client.ErrNotAPI) != tc.notAPI {
+				t.Errorf("errors.Is(ErrNotAPI) = %v", !tc.notAPI)
+			}
+			if tc.notAPI && errors.Is(err, errdefs.ErrNotFound) {
+				t.Error("an answer that is not the API's matches ErrNotFound")
+			}
 		})
+	}
+}
+
+// TestSchemeMismatch: http:// to a TLS server, and https:// to a plain
+// one, are connection errors that say so, not an API answer.
+func TestSchemeMismatch(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "{}") })
+	tlsSrv := httptest.NewTLSServer(h)
+	defer tlsSrv.Close()
+	plain := httptest.NewServer(h)
+	defer plain.Close()
+
+	c, _ := client.New(client.Config{Server: strings.Replace(tlsSrv.URL, "https://", "http://", 1)})
+	_, err := c.Get(ctx(t), "x")
+	var ce *client.ConnError
+	if !errors.As(err, &ce) || !errors.Is(err, client.ErrServerWantsTLS) || !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Errorf("http:// to a TLS server: %v", err)
+	}
+	c, _ = client.New(client.Config{Server: strings.Replace(plain.URL, "http://", "https://", 1), InsecureSkipVerify: true})
+	_, err = c.Get(ctx(t), "x")
+	if !errors.As(err, &ce) || !errors.Is(err, http.ErrSchemeMismatch) {
+		t.Errorf("https:// to a plain server: %v", err)
+	}
+}
+
+// TestCreateBatch creates procs joined by a pipe with one request, all or
+// nothing.
+func TestCreateBatch(t *testing.T) {
+	s := clienttest.New()
+	defer s.Close()
+	c := newClient(t, s)
+	w := proc("w", nil, "/bin/echo", "hi")
+	w.Spec.Fds = []v1.FdSpec{{Fd: v1.Stdout, PipeWrite: &v1.PipeWriteFd{}}}
+	r := proc("r", nil, "/usr/bin/wc", "-c")
+	r.Spec.Fds = []v1.FdSpec{{Fd: v1.Stdin, PipeRead: &v1.PipeReadFd{ProcID: "w", Fd: v1.Stdout}}}
+	got, err := c.CreateBatch(ctx(t), []v1.Proc{*w, *r})
+	if err != nil || len(got) != 2 || got[0].Metadata.Name != "w" || got[1].Metadata.Name != "r" || got[0].Metadata.UID == "" {
+		t.Fatalf("CreateBatch = %+v, %v", got, err)
+	}
+	if cr := s.Creates(); len(cr) != 1 || strings.Join(cr[0], ",") != "w,r" {
+		t.Errorf("server saw creates %v", cr)
+	}
+	// Again: both exist, none is created.
+	s.Remove("r")
+	if _, err := c.CreateBatch(ctx(t), []v1.Proc{*w, *r}); !errors.Is(err, errdefs.ErrAlreadyExists) {
+		t.Errorf("batch with an existing proc: %v", err)
+	}
+	if s.Proc("r") != nil {
+		t.Error("a failed batch created a proc")
+	}
+	if _, err := c.CreateBatch(ctx(t), []v1.Proc{*r}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("unmatched pipe: %v", err)
+	}
+	if _, err := c.CreateBatch(ctx(t), nil); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("empty batch: %v", err)
+	}
+}
+
+// TestPreviewApply: the dry run's comparison says what the apply would.
+func TestPreviewApply(t *testing.T) {
+	desired := proc("p", map[string]string{"a": "b"}, "/bin/true")
+	live := desired.DeepCopy()
+	live.SetDefaults() // the server keeps specs with defaults filled in
+	for _, tc := range []struct {
+		name   string
+		live   *v1.Proc
+		force  bool
+		want   v1.ApplyResult
+		errHas string
+	}{
+		{"absent", nil, false, v1.ApplyCreated, ""},
+		{"same", live, false, v1.ApplyUnchanged, ""},
+		{"labels", func() *v1.Proc { p := live.DeepCopy(); p.Metadata.Labels = nil; return p }(), false, v1.ApplyConfigured, ""},
+		{"changed", func() *v1.Proc { p := live.DeepCopy(); p.Spec.Argv = []string{"/bin/false"}; return p }(), false, "", "immutable"},
+		{"changed force", func() *v1.Proc { p := live.DeepCopy(); p.Spec.Argv = []string{"/bin/false"}; return p }(), true, v1.ApplyConfigured, ""},
+		{"deleting", func() *v1.Proc {
+			p := live.DeepCopy()
+			now := time.Now()
+			p.Metadata.DeletionTimestamp = &now
+			return p
+		}(), false, "", "being deleted"},
+	} {
+		got, err := client.PreviewApply(tc.live, desired, tc.force)
+		if got != tc.want || (tc.errHas == "") != (err == nil) || (err != nil && (!strings.Contains(err.Error(), tc.errHas) || !errors.Is(err, errdefs.ErrConflict))) {
+			t.Errorf("%s: PreviewApply = %q, %v", tc.name, got, err)
+		}
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -21,8 +20,8 @@ func FuzzDecodeError(f *testing.F) {
 	f.Add(409, `{"message":null,"reason":7}`)
 	f.Add(0, "")
 	f.Fuzz(func(t *testing.T, code int, body string) {
-		resp := &http.Response{StatusCode: code, Body: io.NopCloser(strings.NewReader(body))}
-		err := decodeError(resp)
+		resp := &http.Response{StatusCode: code}
+		err := error(decodeErrorBody(resp, []byte(body)))
 		var ae *APIError
 		if !errors.As(err, &ae) {
 			t.Fatalf("not an *APIError: %v", err)

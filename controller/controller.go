@@ -1,17 +1,14 @@
 package controller
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"os"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -364,7 +361,7 @@ func (c *Controller) Apply(ctx context.Context, proc v1.Proc, force bool) (v1.Pr
 		}
 		return created[0], v1.ApplyCreated, nil
 	}
-	if !e.deleting && sameSpec(&e.obj.Spec, &p.Spec) {
+	if !e.deleting && v1.SameSpec(&e.obj.Spec, &p.Spec) {
 		obj := e.obj
 		result := v1.ApplyUnchanged
 		if !equalMap(obj.Metadata.Labels, p.Metadata.Labels) || !equalMap(obj.Metadata.Annotations, p.Metadata.Annotations) {
@@ -400,17 +397,6 @@ func (c *Controller) Apply(ctx context.Context, proc v1.Proc, force bool) (v1.Pr
 		return v1.Proc{}, "", err
 	}
 	return created[0], v1.ApplyConfigured, nil
-}
-
-// sameSpec compares two defaulted specs by their canonical JSON, so that
-// nil and empty lists or maps (which JSON omits alike) are equal.
-func sameSpec(a, b *v1.ProcSpec) bool {
-	ja, errA := json.Marshal(a)
-	jb, errB := json.Marshal(b)
-	if errA != nil || errB != nil {
-		return reflect.DeepEqual(a, b)
-	}
-	return bytes.Equal(ja, jb)
 }
 
 func equalMap(a, b map[string]string) bool {

@@ -684,22 +684,6 @@ func TestNewRequiresRuntime(t *testing.T) {
 	}
 }
 
-func TestSameSpec(t *testing.T) {
-	a := newProc("p").Spec
-	b := newProc("p").Spec
-	b.Fds = []v1.FdSpec{}
-	b.Env.Vars = map[string]*string{}
-	a.SetDefaults()
-	b.SetDefaults()
-	if !sameSpec(&a, &b) {
-		t.Error("empty and nil lists differ")
-	}
-	b.Argv = append(b.Argv, "x")
-	if sameSpec(&a, &b) {
-		t.Error("different argv compare equal")
-	}
-}
-
 // TestRestartOfInstantFailure restarts a proc whose every run fails at
 // once: each restart comes back to BackingOff within one settle, and must
 // still be published.

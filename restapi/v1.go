@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strconv"
 
+	yamlv2 "go.yaml.in/yaml/v2"
+
 	v1 "procstar.dev/procstar/api/v1"
 	"procstar.dev/procstar/internal/signals"
 )
@@ -232,39 +234,77 @@ type watchErrorEvent struct {
 	Object v1.Status         `json:"object"`
 }
 
-// readV1Body reads the body of a create or apply and decodes exactly one
-// Proc from JSON or YAML.
+// readV1Body reads the body of an apply and decodes exactly one Proc from
+// JSON or YAML.
 func readV1Body(q *request) (v1.Proc, error) {
+	body, err := readV1Bytes(q)
+	if err != nil {
+		return v1.Proc{}, err
+	}
+	return decodeOneProc(body, "send exactly one")
+}
+
+// readV1Bytes checks the Content-Type of a create or apply and reads its
+// (non-empty) body.
+func readV1Bytes(q *request) ([]byte, error) {
 	if ct := q.r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
 		mt, _, err := mime.ParseMediaType(ct)
 		switch {
 		case err != nil:
-			return v1.Proc{}, fmt.Errorf("%w: Content-Type %q does not parse", errMediaType, ct)
+			return nil, fmt.Errorf("%w: Content-Type %q does not parse", errMediaType, ct)
 		case mt == "application/json", mt == "application/yaml", mt == "application/x-yaml",
 			mt == "text/yaml", mt == "text/x-yaml":
 		default:
-			return v1.Proc{}, fmt.Errorf("%w: Content-Type %q; send application/json or application/yaml", errMediaType, mt)
+			return nil, fmt.Errorf("%w: Content-Type %q; send application/json or application/yaml", errMediaType, mt)
 		}
 	}
 	body, err := io.ReadAll(q.r.Body)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return v1.Proc{}, fmt.Errorf("request body is larger than %d bytes: %w", tooLarge.Limit, err)
+			return nil, fmt.Errorf("request body is larger than %d bytes: %w", tooLarge.Limit, err)
 		}
-		return v1.Proc{}, badRequest("reading body: %v", err)
+		return nil, badRequest("reading body: %v", err)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		return v1.Proc{}, badRequest("empty body: send one Proc as JSON or YAML")
+		return nil, badRequest("empty body: send one Proc as JSON or YAML")
 	}
+	return body, nil
+}
+
+// decodeOneProc decodes exactly one Proc from body; hint ends the message
+// for a body that holds another number.
+func decodeOneProc(body []byte, hint string) (v1.Proc, error) {
 	procs, err := v1.Decode(body)
 	if err != nil {
 		return v1.Proc{}, err
 	}
 	if len(procs) != 1 {
-		return v1.Proc{}, badRequest("body holds %d procs; send exactly one", len(procs))
+		return v1.Proc{}, badRequest("body holds %d procs; %s", len(procs), hint)
 	}
 	return procs[0], nil
+}
+
+// procListItems reports whether body is a ProcList (by the kind of its
+// first document) and how many items that list has. A body that does not
+// parse is not a list here; v1.Decode then says what is wrong with it.
+func procListItems(body []byte) (int, bool) {
+	if !bytes.Contains(body, []byte(v1.KindProcList)) {
+		return 0, false // the common case, a single Proc, without a parse
+	}
+	var head struct {
+		Kind  string `json:"kind" yaml:"kind"`
+		Items []any  `json:"items" yaml:"items"`
+	}
+	if t := bytes.TrimSpace(body); len(t) > 0 && t[0] == '{' {
+		// The first JSON value: YAML documents may follow it.
+		if json.NewDecoder(bytes.NewReader(t)).Decode(&head) != nil {
+			return 0, false
+		}
+	} else if yamlv2.Unmarshal(body, &head) != nil {
+		return 0, false
+	}
+	return len(head.Items), head.Kind == v1.KindProcList
 }
 
 // prepare fills defaults and validates.
@@ -277,8 +317,21 @@ func prepare(p *v1.Proc) error {
 }
 
 // POST /apis/procstar.dev/v1/procs
+//
+// The body is a Proc, created alone (201 with the Proc), or a ProcList,
+// whose items are created as one batch, all or nothing (201 with a
+// ProcList): procs joined by pipes (pipeRead) must start in one batch.
 func (h *handler) v1Create(q *request) {
-	p, err := readV1Body(q)
+	body, err := readV1Bytes(q)
+	if err != nil {
+		q.fail(err)
+		return
+	}
+	if n, ok := procListItems(body); ok {
+		h.v1CreateBatch(q, body, n)
+		return
+	}
+	p, err := decodeOneProc(body, "send exactly one, or a ProcList to create them as one batch")
 	if err == nil {
 		err = prepare(&p)
 	}
@@ -295,6 +348,50 @@ func (h *handler) v1Create(q *request) {
 		p = created[0]
 	}
 	writeJSON(q.w, http.StatusCreated, &p)
+}
+
+// v1CreateBatch creates the items of a ProcList body, of n items, as one
+// batch.
+func (h *handler) v1CreateBatch(q *request, body []byte, n int) {
+	procs, err := v1.Decode(body)
+	if err != nil {
+		q.fail(err)
+		return
+	}
+	if len(procs) != n {
+		q.fail(badRequest("body holds a ProcList and other documents; send one ProcList"))
+		return
+	}
+	if n == 0 {
+		q.fail(badRequest("the ProcList has no items; send at least one Proc"))
+		return
+	}
+	first := make(map[string]int, n)
+	for i := range procs {
+		name := procs[i].Metadata.Name
+		if j, dup := first[name]; dup && name != "" {
+			q.fail(badRequest("the ProcList names proc %q twice (items[%d] and items[%d]); names in a batch must be unique", name, j, i))
+			return
+		}
+		first[name] = i
+		if err := prepare(&procs[i]); err != nil {
+			q.fail(fmt.Errorf("items[%d]: %w", i, err))
+			return
+		}
+	}
+	created, err := h.b.Create(q.r.Context(), procs)
+	if err != nil {
+		q.fail(err)
+		return
+	}
+	if len(created) != len(procs) {
+		q.fail(fmt.Errorf("%w: the backend created %d procs for a batch of %d", errInternal, len(created), len(procs)))
+		return
+	}
+	writeJSON(q.w, http.StatusCreated, &v1.ProcList{
+		TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindProcList},
+		Items:    created,
+	})
 }
 
 // GET /apis/procstar.dev/v1/procs/{name}

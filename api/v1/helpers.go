@@ -1,9 +1,28 @@
 package v1
 
 import (
+	"bytes"
+	"encoding/json"
 	"math"
+	"reflect"
 	"time"
 )
+
+// SameSpec reports whether two specs are the same once defaults are
+// filled in (on copies), by their canonical JSON, so that nil and empty
+// lists or maps (which JSON omits alike) are equal. It is how apply tells
+// an unchanged spec from a changed one.
+func SameSpec(a, b *ProcSpec) bool {
+	da, db := a.DeepCopy(), b.DeepCopy()
+	da.SetDefaults()
+	db.SetDefaults()
+	ja, errA := json.Marshal(da)
+	jb, errB := json.Marshal(db)
+	if errA != nil || errB != nil {
+		return reflect.DeepEqual(da, db)
+	}
+	return bytes.Equal(ja, jb)
+}
 
 // Duration returns timeout.seconds as a time.Duration. It saturates at the
 // largest Duration (about 292 years) and is 0 for a value that is not

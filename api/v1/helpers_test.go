@@ -117,3 +117,20 @@ func TestSetDefaults(t *testing.T) {
 		t.Errorf("ProcList.SetDefaults: %+v", l)
 	}
 }
+
+func TestSameSpec(t *testing.T) {
+	a := ProcSpec{Argv: []string{"/bin/true"}}
+	b := ProcSpec{Argv: []string{"/bin/true"}, Fds: []FdSpec{}, Env: EnvSpec{Vars: map[string]*string{}}}
+	if !SameSpec(&a, &b) {
+		t.Error("empty and nil lists differ")
+	}
+	// Defaults are filled in on copies: an explicit default is the same.
+	b.RestartPolicy = RestartNever
+	if !SameSpec(&a, &b) || b.Env.Inherit != nil {
+		t.Error("an explicit default differs, or b was changed")
+	}
+	b.Argv = append(b.Argv, "x")
+	if SameSpec(&a, &b) {
+		t.Error("different argv compare equal")
+	}
+}

@@ -68,6 +68,8 @@ type Server struct {
 	logs    map[string]map[string][]byte
 	signals []SignalCall
 	deletes []DeleteCall
+	creates [][]string
+	applies []string
 	watches int
 }
 
@@ -406,6 +408,10 @@ func decodeBody(w http.ResponseWriter, r *http.Request) (*v1.Proc, bool) {
 		WriteStatus(w, 400, v1.StatusReasonBadRequest, err.Error())
 		return nil, false
 	}
+	return decodeOne(w, b)
+}
+
+func decodeOne(w http.ResponseWriter, b []byte) (*v1.Proc, bool) {
 	procs, err := v1.Decode(b)
 	if err != nil {
 		WriteStatus(w, 400, v1.StatusReasonBadRequest, err.Error())
@@ -435,11 +441,28 @@ func (s *Server) newProcLocked(p *v1.Proc) *v1.Proc {
 }
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request) {
-	p, ok := decodeBody(w, r)
+	b, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+	if err != nil {
+		WriteStatus(w, 400, v1.StatusReasonBadRequest, err.Error())
+		return
+	}
+	var head struct {
+		Kind string `json:"kind"`
+	}
+	if json.Unmarshal(b, &head) == nil && head.Kind == v1.KindProcList {
+		s.createBatch(w, b)
+		return
+	}
+	p, ok := decodeOne(w, b)
 	if !ok {
 		return
 	}
+	if msg := unmatchedPipe([]v1.Proc{*p}); msg != "" {
+		WriteStatus(w, 400, v1.StatusReasonBadRequest, msg)
+		return
+	}
 	s.mu.Lock()
+	s.creates = append(s.creates, []string{p.Metadata.Name})
 	if _, exists := s.procs[p.Metadata.Name]; exists {
 		s.mu.Unlock()
 		WriteStatus(w, 409, v1.StatusReasonAlreadyExists, fmt.Sprintf("proc %q already exists", p.Metadata.Name))
@@ -453,6 +476,107 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// createBatch creates the items of a ProcList body, all or nothing, as
+// the agent does: unique names, none existing, every pipeRead matched by
+// a pipeWrite of the batch.
+func (s *Server) createBatch(w http.ResponseWriter, b []byte) {
+	procs, err := v1.Decode(b)
+	if err != nil {
+		WriteStatus(w, 400, v1.StatusReasonBadRequest, err.Error())
+		return
+	}
+	if len(procs) == 0 {
+		WriteStatus(w, 400, v1.StatusReasonBadRequest, "the ProcList has no items; send at least one Proc")
+		return
+	}
+	if err := v1.ValidateProcs(procs); err != nil {
+		WriteStatus(w, 422, v1.StatusReasonInvalid, err.Error())
+		return
+	}
+	names := make([]string, len(procs))
+	for i := range procs {
+		names[i] = procs[i].Metadata.Name
+	}
+	if msg := unmatchedPipe(procs); msg != "" {
+		WriteStatus(w, 400, v1.StatusReasonBadRequest, msg)
+		return
+	}
+	s.mu.Lock()
+	s.creates = append(s.creates, names)
+	for _, n := range names {
+		if _, exists := s.procs[n]; exists {
+			s.mu.Unlock()
+			WriteStatus(w, 409, v1.StatusReasonAlreadyExists, "duplicate proc id: "+n)
+			return
+		}
+	}
+	l := v1.ProcList{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindProcList}}
+	for i := range procs {
+		l.Items = append(l.Items, *s.newProcLocked(&procs[i]))
+	}
+	s.mu.Unlock()
+	writeJSON(w, 201, l)
+	if s.OnCreate != nil {
+		for i := range l.Items {
+			s.OnCreate(s, &l.Items[i])
+		}
+	}
+}
+
+// unmatchedPipe is the agent's message for a batch in which a pipeRead
+// names no pipeWrite of the batch, or a pipeWrite has no reader; "" when
+// every pipe has both ends.
+func unmatchedPipe(procs []v1.Proc) string {
+	writers := map[string]bool{}
+	for i := range procs {
+		for _, f := range procs[i].Spec.Fds {
+			if f.PipeWrite != nil {
+				writers[procs[i].Metadata.Name+" "+string(f.Fd.Canonical())] = false
+			}
+		}
+	}
+	for i := range procs {
+		for _, f := range procs[i].Spec.Fds {
+			if f.PipeRead == nil {
+				continue
+			}
+			k := f.PipeRead.ProcID + " " + string(f.PipeRead.Fd.Canonical())
+			if _, ok := writers[k]; !ok {
+				return fmt.Sprintf("unmatched read pipe: %s %s", f.PipeRead.ProcID, f.PipeRead.Fd)
+			}
+			writers[k] = true
+		}
+	}
+	for i := range procs {
+		for _, f := range procs[i].Spec.Fds {
+			if f.PipeWrite != nil && !writers[procs[i].Metadata.Name+" "+string(f.Fd.Canonical())] {
+				n, _ := f.Fd.Number()
+				return fmt.Sprintf("unmatched write pipe: %s %d", procs[i].Metadata.Name, n)
+			}
+		}
+	}
+	return ""
+}
+
+// Applies returns the names of the apply (PUT) requests received so far.
+func (s *Server) Applies() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.applies...)
+}
+
+// Creates returns the names of each create request received so far (a
+// batch's names together), failed ones included.
+func (s *Server) Creates() [][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([][]string, len(s.creates))
+	for i, c := range s.creates {
+		out[i] = append([]string(nil), c...)
+	}
+	return out
+}
+
 func (s *Server) apply(w http.ResponseWriter, r *http.Request, name string) {
 	p, ok := decodeBody(w, r)
 	if !ok {
@@ -464,7 +588,13 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, name string) {
 	}
 	force := r.URL.Query().Get("force") == "true"
 	s.mu.Lock()
+	s.applies = append(s.applies, name)
 	old, exists := s.procs[name]
+	if msg := unmatchedPipe([]v1.Proc{*p}); msg != "" && (!exists || force && !reflect.DeepEqual(old.Spec, p.Spec)) {
+		s.mu.Unlock()
+		WriteStatus(w, 400, v1.StatusReasonBadRequest, msg)
+		return
+	}
 	var res v1.ApplyResult
 	var q *v1.Proc
 	switch {
@@ -527,9 +657,16 @@ func (s *Server) signal(w http.ResponseWriter, r *http.Request, name string) {
 		return
 	}
 	s.mu.Lock()
-	if _, ok := s.procs[name]; !ok {
+	p, ok := s.procs[name]
+	if !ok {
 		s.mu.Unlock()
 		notFound(w, name)
+		return
+	}
+	if terminal(p.Status.Phase) {
+		// The agent's answer for a proc without a process.
+		s.mu.Unlock()
+		WriteStatus(w, 409, v1.StatusReasonConflict, "no process")
 		return
 	}
 	c := SignalCall{Name: name, Signal: body.Signal, Group: body.Group}

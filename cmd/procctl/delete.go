@@ -21,7 +21,7 @@ func (a *app) deleteCmd() *cobra.Command {
 grace period, then SIGKILL; --force kills it at once. The names come from
 the arguments or from the procs of -f files.`,
 		Example:           "  procctl delete proc hello\n  procctl delete -f proc.yaml\n  procctl delete proc stuck --force",
-		ValidArgsFunction: a.completeProcNames,
+		ValidArgsFunction: a.completeTypedProcNames,
 		Args:              cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			names, err := splitResourceArgs("delete", args)

@@ -11,7 +11,7 @@ func (a *app) describeCmd() *cobra.Command {
 		Use:               "describe proc NAME…",
 		Short:             "Show a proc in detail: spec, status, conditions, times, resource usage, output",
 		Example:           "  procctl describe proc nightly-report",
-		ValidArgsFunction: a.completeProcNames,
+		ValidArgsFunction: a.completeTypedProcNames,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErrorf("say what to describe: procctl describe proc NAME")

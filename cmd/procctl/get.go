@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,7 +35,7 @@ func (a *app) getCmd() *cobra.Command {
 			}
 			return nil
 		},
-		ValidArgsFunction: a.completeProcNames,
+		ValidArgsFunction: a.completeTypedProcNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			names, err := splitResourceArgs("get", args)
 			if err != nil {
@@ -225,18 +226,47 @@ func (a *app) watchEvents(ctx context.Context, c *client.Client, opts client.Lis
 }
 
 // completeProcNames completes proc names from the server, for shells.
-func (a *app) completeProcNames(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+func (a *app) completeProcNames(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	return a.procNames(cmd, args, ""), cobra.ShellCompDirectiveNoFileComp
+}
+
+// completeTypedProcNames completes the arguments of get, describe and
+// delete, which name the type first: "procs" as the first word (or
+// proc/NAME once "proc/" is typed), proc names after it.
+func (a *app) completeTypedProcNames(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	if len(args) == 0 {
+		if typ, _, ok := strings.Cut(toComplete, "/"); ok && isProcType(typ) {
+			return a.procNames(cmd, nil, typ+"/"), cobra.ShellCompDirectiveNoFileComp
+		}
+		return []string{"procs"}, cobra.ShellCompDirectiveNoFileComp
+	}
+	first := args[0]
+	if typ, _, ok := strings.Cut(first, "/"); !isProcType(first) && (!ok || !isProcType(typ)) {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	return a.procNames(cmd, args, ""), cobra.ShellCompDirectiveNoFileComp
+}
+
+// procNames lists the procs on the server, prefixed, leaving out those
+// already among args; nil when the server cannot be asked.
+func (a *app) procNames(cmd *cobra.Command, args []string, prefix string) []string {
 	c, err := a.client()
 	if err != nil {
-		return nil, cobra.ShellCompDirectiveNoFileComp
+		return nil
 	}
 	l, err := c.List(cmd.Context(), client.ListOptions{})
 	if err != nil {
-		return nil, cobra.ShellCompDirectiveNoFileComp
+		return nil
+	}
+	given := map[string]bool{}
+	for _, arg := range args {
+		given[trimProcPrefix(arg)] = true
 	}
 	names := make([]string, 0, len(l.Items))
 	for _, p := range l.Items {
-		names = append(names, p.Metadata.Name)
+		if !given[p.Metadata.Name] {
+			names = append(names, prefix+p.Metadata.Name)
+		}
 	}
-	return names, cobra.ShellCompDirectiveNoFileComp
+	return names
 }

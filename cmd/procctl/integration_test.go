@@ -90,6 +90,24 @@ func TestRealServer(t *testing.T) {
 	check(t, h.run("apply", "-f", f), 0, "proc/hello unchanged\n", "")
 	changed := h.write("p.yaml", realProc("hello", "echo changed"))
 	check(t, h.run("apply", "-f", changed), 1, "", `error: proc "hello" exists with a different spec, and a proc's spec is immutable: pass --force to delete and re-create it`+"\n")
+	// A dry run agrees with the agent's apply, and changes nothing.
+	check(t, h.run("apply", "-f", f, "--dry-run"), 0, "proc/hello unchanged (dry run)\n", "")
+	check(t, h.run("apply", "-f", changed, "--dry-run"), 1, "", `error: proc "hello" exists with a different spec, and a proc's spec is immutable: pass --force to delete and re-create it`+"\n")
+	check(t, h.run("apply", "-f", changed, "--dry-run", "--force"), 0, "proc/hello configured (dry run)\n", "")
+	check(t, h.run("apply", "-f", h.write("n.yaml", realProc("new", "true")), "--dry-run"), 0, "proc/new created (dry run)\n", "")
+	check(t, h.run("apply", "-f", f), 0, "proc/hello unchanged\n", "")
+	check(t, h.run("get", "proc", "new"), 1, "", `error: proc "new" not found`+"\n")
+	// A signal to a proc that has ended.
+	check(t, h.run("kill", "hello"), 1, "", `error: proc "hello" is not running (it ended Succeeded, exit code 0); nothing to signal`+"\n")
+	// A wrong path prefix reaches procstar's own routes, not the v1 API:
+	// that is not "no such proc".
+	server := h.vars["PROCSTAR_SERVER"] + "/foo"
+	notAPI := func(path string) string {
+		return "error: server " + server + " did not answer as a procstar API (HTTP 404 on /foo/apis/procstar.dev/v1/procs" + path + "); check --server\n"
+	}
+	check(t, h.run("--server", server, "get", "procs"), 1, "", notAPI(""))
+	check(t, h.run("--server", server, "logs", "hello"), 1, "", notAPI("/hello/log"))
+	check(t, h.run("--server", server, "kill", "hello"), 1, "", notAPI("/hello/signal"))
 	r := h.run("get", "procs", "-l", "suite=real")
 	if r.code != 0 || !strings.Contains(r.stdout, "hello   Succeeded") {
 		t.Errorf("get: %+v", r)
@@ -164,6 +182,28 @@ func TestRealServerUnixSocket(t *testing.T) {
 	check(t, h.run("apply", "-f", h.write("mem.yaml", realProc("mem", "echo hello"))), 0, "proc/mem created\n", "")
 	check(t, h.run("wait", "mem", "--for=terminal", "--timeout=10s"), 0, "proc/mem condition met\n", "")
 	check(t, h.run("logs", "mem"), 0, "hello\n", "")
+}
+
+// TestRealServerPipeline applies the pipeline sample: its two procs,
+// joined by a pipe, start in one batch and the consumer counts what the
+// producer wrote.
+func TestRealServerPipeline(t *testing.T) {
+	h := newRealHarness(t)
+	f := "../../config/samples/pipeline.yaml"
+	check(t, h.run("apply", "-f", f, "--dry-run"), 0, "proc/pipeline-producer created (dry run)\nproc/pipeline-consumer created (dry run)\n", "")
+	check(t, h.run("apply", "-f", f), 0, "proc/pipeline-producer created\nproc/pipeline-consumer created\n", "")
+	check(t, h.run("wait", "pipeline-producer", "pipeline-consumer", "--for=terminal", "--timeout=10s"), 0,
+		"proc/pipeline-producer condition met\nproc/pipeline-consumer condition met\n", "")
+	// The producer writes "hello through a pipe\n"; wc -c counts it.
+	check(t, h.run("logs", "pipeline-consumer"), 0, itoa(len("hello through a pipe\n"))+"\n", "")
+	check(t, h.run("apply", "-f", f), 0, "proc/pipeline-producer unchanged\nproc/pipeline-consumer unchanged\n", "")
+	check(t, h.run("apply", "-f", f, "--dry-run"), 0, "proc/pipeline-producer unchanged (dry run)\nproc/pipeline-consumer unchanged (dry run)\n", "")
+	check(t, h.run("delete", "proc", "pipeline-consumer"), 0, "proc/pipeline-consumer deleted\n", "")
+	check(t, h.run("apply", "-f", f), 1, "", `error: procs "pipeline-producer" and "pipeline-consumer" are joined by pipes and must start together, but only "pipeline-producer" exists: delete it (procctl delete proc pipeline-producer) and apply again`+"\n")
+	check(t, h.run("delete", "proc", "pipeline-producer"), 0, "proc/pipeline-producer deleted\n", "")
+	check(t, h.run("create", "-f", f), 0, "proc/pipeline-producer created\nproc/pipeline-consumer created\n", "")
+	check(t, h.run("wait", "pipeline-consumer", "--for=terminal", "--timeout=10s"), 0, "proc/pipeline-consumer condition met\n", "")
+	check(t, h.run("logs", "pipeline-consumer"), 0, itoa(len("hello through a pipe\n"))+"\n", "")
 }
 
 func itoa(i int) string {

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"procstar.dev/procstar/client"
+	"procstar.dev/procstar/cmd/procctl/internal/printer"
+	"procstar.dev/procstar/internal/errdefs"
 	"procstar.dev/procstar/internal/signals"
 )
 
@@ -40,6 +45,9 @@ func (a *app) killCmd() *cobra.Command {
 					if fatal(err) {
 						return err
 					}
+					if errors.Is(err, errdefs.ErrConflict) || errors.Is(err, errdefs.ErrFailedPrecondition) {
+						err = a.notRunning(cmd.Context(), c, p)
+					}
 					failed = max(failed, a.report(procError(p, err)))
 					continue
 				}
@@ -54,6 +62,30 @@ func (a *app) killCmd() *cobra.Command {
 	cmd.Flags().StringVarP(&sig, "signal", "s", "SIGTERM", "signal name or number")
 	cmd.Flags().BoolVar(&group, "group", false, "signal the proc's whole process group")
 	return cmd
+}
+
+// notRunning words a signal refused because the proc called name has no
+// process (the server's 409 "no process"), saying why from one get.
+func (a *app) notRunning(ctx context.Context, c *client.Client, name string) error {
+	p, err := c.Get(ctx, name)
+	if err != nil {
+		if fatal(err) {
+			return err
+		}
+		return failf("proc %q is not running; nothing to signal", name)
+	}
+	ph, detail, isErr := phaseParts(&p.Status)
+	if printer.Terminal(p.Status.Phase) {
+		switch {
+		case detail == "":
+		case isErr:
+			ph += ": " + detail
+		default:
+			ph += ", " + detail
+		}
+		return failf("proc %q is not running (it ended %s); nothing to signal", name, ph)
+	}
+	return failf("proc %q has no process to signal now (it is %s); try again once it is Running", name, phaseSummary(&p.Status))
 }
 
 // trimProcPrefix accepts "proc/NAME" and "procs/NAME" for NAME.

@@ -19,8 +19,13 @@ func (a *app) logsCmd() *cobra.Command {
 		Long: `Logs prints the captured output of a proc's fd (stdout by default) as raw
 bytes. With -f it keeps printing until the proc has exited and its output has
 drained.`,
-		Example:           "  procctl logs hello\n  procctl logs -f nightly-report --fd stderr\n  procctl logs big --tail-bytes 4096",
-		ValidArgsFunction: a.completeProcNames,
+		Example: "  procctl logs hello\n  procctl logs -f nightly-report --fd stderr\n  procctl logs big --tail-bytes 4096",
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp // one name only
+			}
+			return a.completeProcNames(cmd, args, toComplete)
+		},
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageErrorf("logs takes one proc name: procctl logs NAME")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"syscall"
 	"time"
@@ -186,6 +187,7 @@ func (a *app) render(err error) (int, string) {
 	var ee *exitError
 	var ce *client.ConnError
 	var ae *client.APIError
+	var be *client.BadResponseError
 	switch {
 	case errors.As(err, &ee):
 		return ee.code, ee.msg
@@ -197,6 +199,8 @@ func (a *app) render(err error) (int, string) {
 		return 1, connMessage(ce)
 	case errors.As(err, &ae):
 		return 1, apiMessage(ae, server)
+	case errors.As(err, &be):
+		return 1, fmt.Sprintf("server %s did not answer %s %s as a procstar API does (its body is not the JSON procctl expects); check --server, and that the server is a procstar of a version procctl knows", server, be.Method, be.Path)
 	case errors.Is(err, client.ErrBadResponse):
 		return 1, fmt.Sprintf("server %s sent an answer procctl cannot read (%s); is it a procstar server of a matching version?", server, oneLine(err.Error()))
 	case errors.Is(err, errdefs.ErrInvalidArgument):
@@ -212,6 +216,8 @@ func apiMessage(ae *client.APIError, server string) string {
 		return fmt.Sprintf("server %s refused the credentials (%s): pass --token or set token/tokenFile in your config context", server, ae.Message)
 	case errors.Is(ae, errdefs.ErrUnavailable):
 		return fmt.Sprintf("server %s is unavailable: %s; try again later", server, ae.Message)
+	case ae.NotAPI:
+		return fmt.Sprintf("server %s did not answer as a procstar API (HTTP %d on %s); check --server", server, ae.Code, ae.Path)
 	}
 	return ae.Message
 }
@@ -238,8 +244,12 @@ func connMessage(ce *client.ConnError) string {
 		return fmt.Sprintf("cannot verify the certificate of server %s: %s (use the host name the certificate was issued for)", s, oneLine(he.Error()))
 	case errors.As(ce, &ci):
 		return fmt.Sprintf("cannot verify the certificate of server %s: %s", s, oneLine(ci.Error()))
-	case errors.As(ce, &rh):
+	case errors.Is(ce, http.ErrSchemeMismatch), errors.As(ce, &rh):
+		// Go's client turns a record header that reads "HTTP/" into
+		// ErrSchemeMismatch.
 		return fmt.Sprintf("server %s does not speak TLS (use http:// instead of https://?)", s)
+	case errors.Is(ce, client.ErrServerWantsTLS):
+		return fmt.Sprintf("server %s speaks TLS only (use https:// instead of http://)", s)
 	case errors.As(ce, &dns):
 		return fmt.Sprintf("cannot reach server %s: cannot resolve host %q (check --server)", s, dns.Name)
 	case errors.As(ce, &ne) && ne.Timeout():

@@ -57,7 +57,7 @@ deletes it.`,
 				if errors.Is(err, errdefs.ErrAlreadyExists) {
 					return failf("proc %q already exists (delete it first, or pick another name)", name)
 				}
-				return applyError(name, err)
+				return applyError(p, err)
 			}
 			if !wait {
 				fmt.Fprintf(a.stdout, "proc/%s created\n", name)

@@ -9,14 +9,25 @@ import (
 )
 
 // clientVersion is "VERSION (commit COMMIT, GOVERSION, OS/ARCH)", from
-// the same link-time version as procstar's (internal/version).
+// the same link-time version as procstar's (internal/version, which falls
+// back to the Go build information's vcs.revision when the commit was not
+// stamped with -ldflags).
 func clientVersion() string {
 	v := version.Get()
-	commit := v.GitCommit
-	if commit == "" {
-		commit = "unknown"
+	return formatVersion(v.Version, v.GitCommit, v.GoVersion, v.Platform)
+}
+
+// formatVersion is "VERSION (commit COMMIT, GOVERSION, OS/ARCH)", with
+// "unknown" for what a build does not say: a binary built with plain
+// `go build -buildvcs=false` (or outside a git tree) has no commit.
+func formatVersion(ver, commit, goVersion, platform string) string {
+	orUnknown := func(s string) string {
+		if s == "" {
+			return "unknown"
+		}
+		return s
 	}
-	return fmt.Sprintf("%s (commit %s, %s, %s)", v.Version, commit, v.GoVersion, v.Platform)
+	return fmt.Sprintf("%s (commit %s, %s, %s)", orUnknown(ver), orUnknown(commit), orUnknown(goVersion), orUnknown(platform))
 }
 
 func (a *app) versionCmd() *cobra.Command {
@@ -37,7 +48,7 @@ func (a *app) versionCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "Server Version: %s (commit %s, %s, %s)\n", v.Version, v.GitCommit, v.GoVersion, v.Platform)
+			fmt.Fprintf(a.stdout, "Server Version: %s\n", formatVersion(v.Version, v.GitCommit, v.GoVersion, v.Platform))
 			return nil
 		},
 	}

@@ -94,19 +94,32 @@ func (w waitCond) String() string {
 // phaseSummary is "Failed (exit code 3)", "Failed (signal SIGKILL)",
 // "Error: execve failed: …" and the like.
 func phaseSummary(s *v1.ProcStatus) string {
-	ph := string(s.Phase)
-	if ph == "" {
-		ph = "Pending"
+	ph, detail, isErr := phaseParts(s)
+	switch {
+	case detail == "":
+		return ph
+	case isErr:
+		return ph + ": " + detail
+	}
+	return ph + " (" + detail + ")"
+}
+
+// phaseParts splits what phaseSummary says: the phase ("Pending" when
+// unset), and the exit code, signal or (isErr) first error.
+func phaseParts(s *v1.ProcStatus) (phase, detail string, isErr bool) {
+	phase = string(s.Phase)
+	if phase == "" {
+		phase = "Pending"
 	}
 	switch {
 	case s.ExitCode != nil:
-		return fmt.Sprintf("%s (exit code %d)", ph, *s.ExitCode)
+		return phase, fmt.Sprintf("exit code %d", *s.ExitCode), false
 	case s.Signal != "":
-		return fmt.Sprintf("%s (signal %s)", ph, s.Signal)
+		return phase, "signal " + s.Signal, false
 	case len(s.Errors) > 0:
-		return fmt.Sprintf("%s: %s", ph, oneLine(s.Errors[0]))
+		return phase, oneLine(s.Errors[0]), true
 	}
-	return ph
+	return phase, "", false
 }
 
 func (a *app) waitCmd() *cobra.Command {

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"k8s.io/client-go/util/jsonpath"
@@ -256,6 +257,8 @@ func (t *Table) EventRow(typ v1.WatchEventType, p *v1.Proc, now time.Time) {
 
 func (t *Table) add(row []string) {
 	for i, c := range row {
+		c = cell(c)
+		row[i] = c
 		n := utf8.RuneCountInString(c)
 		if i >= len(t.widths) {
 			t.widths = append(t.widths, n)
@@ -365,7 +368,87 @@ func quote(s string) string {
 	}) < 0 {
 		return s
 	}
+	if needsEscape(s) {
+		return ansiCQuote(s)
+	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// isControl reports whether r would break a line or drive the terminal:
+// C0 and C1 controls, DEL and the Unicode line and paragraph separators.
+func isControl(r rune) bool {
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
+}
+
+// needsEscape reports whether s has a control character or is not UTF-8.
+func needsEscape(s string) bool {
+	return !utf8.ValidString(s) || strings.IndexFunc(s, isControl) >= 0
+}
+
+// escapeTo writes r as an escape: \n, \t and the like, else \xHH or
+// \uHHHH.
+func escapeTo(b *strings.Builder, r rune) {
+	switch r {
+	case '\a':
+		b.WriteString(`\a`)
+	case '\b':
+		b.WriteString(`\b`)
+	case '\f':
+		b.WriteString(`\f`)
+	case '\n':
+		b.WriteString(`\n`)
+	case '\r':
+		b.WriteString(`\r`)
+	case '\t':
+		b.WriteString(`\t`)
+	case '\v':
+		b.WriteString(`\v`)
+	default:
+		if r < 0x80 {
+			fmt.Fprintf(b, `\x%02x`, r)
+		} else {
+			fmt.Fprintf(b, `\u%04x`, r)
+		}
+	}
+}
+
+// cell keeps a table cell on one line: control characters become escapes
+// (a newline "\n"), and bytes that are not UTF-8 "\xHH". Anything else is
+// left as it is.
+func cell(s string) string {
+	if !needsEscape(s) {
+		return s
+	}
+	return escape(s, false)
+}
+
+// ansiCQuote quotes s the way bash's $'…' reads it back, for an argument
+// with control characters or bytes that are not UTF-8.
+func ansiCQuote(s string) string {
+	return "$'" + escape(s, true) + "'"
+}
+
+// escape writes control characters of s as escapes and bytes that are not
+// UTF-8 as \xHH; inQuote also escapes the backslash and the single quote,
+// for $'…'.
+func escape(s string, inQuote bool) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case inQuote && (r == '\\' || r == '\''):
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case isControl(r):
+			escapeTo(&b, r)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 func truncate(s string, n int) string {

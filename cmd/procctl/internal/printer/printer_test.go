@@ -301,3 +301,41 @@ func FuzzDescribe(f *testing.F) {
 		}
 	})
 }
+
+// TestControlCharacters: table cells and commands never carry a raw
+// control character, so a row stays one line and a terminal runs no
+// escape sequence; commands are quoted as bash reads them back.
+func TestControlCharacters(t *testing.T) {
+	for _, tc := range []struct{ in, cell, quoted string }{
+		{"plain", "plain", "plain"},
+		{"two words", "two words", "'two words'"},
+		{"a\nb", `a\nb`, `$'a\nb'`},
+		{"tab\there", `tab\there`, `$'tab\there'`},
+		{"it's\n", `it's\n`, `$'it\'s\n'`},
+		{`back\slash` + "\r", `back\slash\r`, `$'back\\slash\r'`},
+		{"\x1b[31mred", `\x1b[31mred`, `$'\x1b[31mred'`},
+		{"nel\u0085sep\u2028", `nel\u0085sep\u2028`, `$'nel\u0085sep\u2028'`},
+		{"bad\xffutf8", `bad\xffutf8`, `$'bad\xffutf8'`},
+		{"héllo wörld", "héllo wörld", "'héllo wörld'"},
+	} {
+		if got := cell(tc.in); got != tc.cell {
+			t.Errorf("cell(%q) = %q, want %q", tc.in, got, tc.cell)
+		}
+		if got := quote(tc.in); got != tc.quoted {
+			t.Errorf("quote(%q) = %q, want %q", tc.in, got, tc.quoted)
+		}
+	}
+	p := v1.Proc{Metadata: v1.ObjectMeta{Name: "p"}, Spec: v1.ProcSpec{Argv: []string{"/bin/sh", "-c", "echo a\necho b"}}}
+	p.Status.Conditions = []v1.Condition{{Type: v1.ConditionStarted, Status: v1.ConditionTrue, Reason: "Weird\nReason"}}
+	var b bytes.Buffer
+	tbl := NewTable(&b, true, false)
+	tbl.Header()
+	tbl.Row(&p, time.Time{})
+	if err := tbl.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSuffix(b.Bytes(), []byte("\n")), []byte("\n"))
+	if len(lines) != 2 || !bytes.HasSuffix(lines[1], []byte(`Weird\nReason   /bin/sh -c $'echo a\necho b'`)) {
+		t.Errorf("wide table:\n%s", b.String())
+	}
+}
