@@ -6,6 +6,8 @@ package restapi
 
 import (
 	"compress/gzip"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +18,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	v1 "procstar.dev/procstar/api/v1"
+	"procstar.dev/procstar/internal/errdefs"
 )
 
 // v1Log serves …/{name}/log?fd=stdout&start=N&stop=M&follow=true.
@@ -24,10 +27,11 @@ import (
 // defaults to the current end). Without follow, a Range header selects
 // part of that window (206, or 416 when unsatisfiable); a start past the
 // end of the output is 416. With follow, Range is ignored and the body
-// streams until the window is sent or the proc is complete and its output
-// drained. A response with a Range applied is never compressed, so that
-// Content-Range counts the bytes as they are. Over a unix socket, a plain
-// request may ask for the capture file itself instead (see passFd).
+// streams until the window is sent or the proc's run is complete and its
+// output drained (see followLog). A response with a Range applied is
+// never compressed, so that Content-Range counts the bytes as they are.
+// Over a unix socket, a plain request may ask for the capture file itself
+// instead (see passFd).
 func (h *handler) v1Log(q *request, name string) {
 	v, ok := q.query()
 	if !ok {
@@ -81,20 +85,17 @@ func (h *handler) v1Log(q *request, name string) {
 		q.fail(badRequest("fd %s of proc %s is not captured (it is %s)", v1.FdNameOf(fd), name, spec.Variant()))
 		return
 	}
+	if follow {
+		h.followLog(q, name, fd, spec.Capture.Encoding, from, stop)
+		return
+	}
 	info, err := h.b.OutputInfo(ctx, name, fd)
 	if err != nil {
 		q.fail(err)
 		return
 	}
+	setLogHeaders(q, spec.Capture.Encoding)
 	hdr := q.w.Header()
-	hdr.Set("Content-Type", contentType(spec.Capture.Encoding))
-	hdr.Set("Accept-Ranges", "bytes")
-	hdr.Set("Vary", "Accept-Encoding")
-
-	if follow {
-		h.followLog(q, name, fd, from, stop)
-		return
-	}
 
 	end := info.Length
 	if stop != nil {
@@ -147,10 +148,146 @@ func (h *handler) v1Log(q *request, name string) {
 	out.copy(body, from, end, first, nil)
 }
 
-// followLog streams from from until stop or until the capture is complete
-// and drained, polling OutputInfo every PollInterval.
-func (h *handler) followLog(q *request, name string, fd int, from int64, stop *int64) {
+// setLogHeaders sets the headers of a log response but Content-Length.
+func setLogHeaders(q *request, enc v1.Encoding) {
+	hdr := q.w.Header()
+	hdr.Set("Content-Type", contentType(enc))
+	hdr.Set("Accept-Ranges", "bytes")
+	hdr.Set("Vary", "Accept-Encoding")
+}
+
+// OutputPinner is an optional extension of Backend, which the controller
+// implements. A followed log pins the run (process) the proc has when the
+// request comes, and reads that run's capture to its end: the proc may be
+// deleted once it has exited without the follower missing its last bytes
+// (as long as the backend keeps them readable for the handle: the
+// controller does for file-backed captures, not for memory ones), and a
+// proc replaced or restarted under the same name ends the follow once the
+// pinned run is drained, never splicing in another run's output. Without
+// it, a follow reads the proc by name at each poll.
+type OutputPinner interface {
+	// PinOutput pins fd's capture of the proc's current run. Its errors
+	// are those of OutputInfo. The caller closes the handle.
+	PinOutput(ctx context.Context, name string, fd int) (PinnedOutput, error)
+}
+
+// PinnedOutput is one captured fd of one run of a proc. It is an alias of
+// an interface literal so that a backend can implement OutputPinner
+// without importing this package (controller.PinnedOutput is the same
+// type).
+type PinnedOutput = interface {
+	// Info says how long the capture is and whether it is complete (the
+	// run has exited and the capture drained). Complete is read before
+	// Length, so a Complete Length is final.
+	Info() (v1.OutputInfo, error)
+	// ReadAt reads the capture at off, like io.ReaderAt: io.EOF at the
+	// end of what has been written so far.
+	ReadAt(p []byte, off int64) (int, error)
+	// Done is closed once the run has exited and the capture drained.
+	Done() <-chan struct{}
+	// Close unpins; it is idempotent.
+	Close() error
+}
+
+// followSource is what a followed log reads: a pinned run, or (when the
+// backend cannot pin) the proc by name.
+type followSource struct {
+	pin PinnedOutput
+	buf *[]byte // from chunkPool, with pin
+
+	h    *handler
+	name string
+	fd   int
+	rd   *outputReader // without pin
+}
+
+// openFollow pins the proc's current run when the backend can.
+func (h *handler) openFollow(q *request, name string, fd int) (*followSource, error) {
+	if p, ok := h.b.(OutputPinner); ok {
+		pin, err := p.PinOutput(q.r.Context(), name, fd)
+		if err != nil {
+			return nil, err
+		}
+		return &followSource{pin: pin, buf: chunkPool.Get().(*[]byte)}, nil
+	}
+	return &followSource{h: h, name: name, fd: fd, rd: h.newOutputReader(q, name, fd)}, nil
+}
+
+func (s *followSource) info(ctx context.Context) (v1.OutputInfo, error) {
+	if s.pin != nil {
+		return s.pin.Info()
+	}
+	return s.h.b.OutputInfo(ctx, s.name, s.fd)
+}
+
+// read reads up to logChunk bytes of [pos, end); the result is valid
+// until the next read. Nothing read is an error: the length said the
+// bytes were there.
+func (s *followSource) read(pos, end int64) ([]byte, error) {
+	var b []byte
+	var err error
+	if s.pin != nil {
+		var n int
+		n, err = s.pin.ReadAt((*s.buf)[:min(end, pos+logChunk)-pos], pos)
+		b = (*s.buf)[:n]
+		if n > 0 || errors.Is(err, io.EOF) {
+			err = nil
+		}
+	} else {
+		b, err = s.rd.read(pos, end)
+	}
+	if err == nil && len(b) == 0 {
+		err = errdefs.New(errdefs.ErrUnavailable, "output is shorter than its length")
+	}
+	return b, err
+}
+
+// done is closed when the pinned run is complete; nil without a pin.
+func (s *followSource) done() <-chan struct{} {
+	if s.pin != nil {
+		return s.pin.Done()
+	}
+	return nil
+}
+
+func (s *followSource) close() error {
+	if s.pin == nil {
+		s.rd.close()
+		return nil
+	}
+	chunkPool.Put(s.buf)
+	return s.pin.Close()
+}
+
+// followLog streams from from until stop, or until the capture is complete
+// and drained, looking for new output every PollInterval (and at once when
+// a pinned run completes). With an OutputPinner backend it reads the run
+// the proc had when the request came (see OutputPinner).
+//
+// Errors before the 200 are answered as usual. After it, a failure to
+// read what the capture's length promises (a memory capture released, by
+// a delete, before the follower read it all; a proc deleted under a
+// backend that cannot pin) is logged and aborts the response: the client
+// sees the stream broken (no final chunk), never a clean end short of the
+// output.
+func (h *handler) followLog(q *request, name string, fd int, encoding v1.Encoding, from int64, stop *int64) {
 	ctx := q.r.Context()
+	src, err := h.openFollow(q, name, fd)
+	if err != nil {
+		q.fail(err)
+		return
+	}
+	defer func() {
+		if err := src.close(); err != nil {
+			h.log.Error(err, "unpinning output", "proc", name, "fd", fd)
+		}
+	}()
+	info, err := src.info(ctx)
+	if err != nil {
+		q.fail(err)
+		return
+	}
+	setLogHeaders(q, encoding)
 	rc := http.NewResponseController(q.w)
 	enc := h.negotiate(q)
 	q.w.WriteHeader(http.StatusOK)
@@ -164,47 +301,54 @@ func (h *handler) followLog(q *request, name string, fd int, from int64, stop *i
 		}
 	}
 	flush()
+	ended := false // the stream is whole: end it properly
 	defer func() {
 		if enc != nil {
+			if !ended {
+				// Free the encoder without ending the compressed
+				// stream, which would read as complete.
+				enc.Reset(io.Discard)
+			}
 			_ = enc.Close()
 		}
-		_ = rc.Flush()
+		if ended {
+			_ = rc.Flush()
+		}
 	}()
 	if q.r.Method == http.MethodHead {
+		ended = true
 		return
 	}
-	rd := h.newOutputReader(q, name, fd)
-	defer rd.close()
-	pos := from
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	<-timer.C
-	for {
-		info, err := h.b.OutputInfo(ctx, name, fd)
-		if err != nil {
-			if !isClientGone(ctx, err) {
-				h.log.Error(err, "following output failed", "proc", name, "fd", fd)
-			}
+	fail := func(err error, pos int64) {
+		if isClientGone(ctx, err) {
 			return
 		}
+		h.log.Error(err, "following output failed; aborting the response", "proc", name, "fd", fd, "offset", pos)
+		panic(http.ErrAbortHandler)
+	}
+	pos := from
+	done := src.done()
+	timer := time.NewTimer(h.opts.PollInterval)
+	defer timer.Stop()
+	for {
 		end := info.Length
 		if stop != nil {
 			end = min(end, *stop)
 		}
-		if pos < end {
-			first, err := rd.read(pos, end)
+		for pos < end {
+			chunk, err := src.read(pos, end)
 			if err != nil {
-				if !isClientGone(ctx, err) {
-					h.log.Error(err, "following output failed", "proc", name, "fd", fd)
-				}
+				fail(err, pos)
 				return
 			}
-			pos = rd.copy(out, pos, end, first, flush)
-			if pos < end {
-				return // client gone or backend failed; copy logged
+			if _, err := out.Write(chunk); err != nil {
+				return // the client is gone
 			}
+			pos += int64(len(chunk))
+			flush()
 		}
 		if (stop != nil && pos >= *stop) || (info.Complete && pos >= info.Length) {
+			ended = true
 			return
 		}
 		timer.Reset(h.opts.PollInterval)
@@ -212,6 +356,12 @@ func (h *handler) followLog(q *request, name string, fd int, from int64, stop *i
 		case <-ctx.Done():
 			return
 		case <-timer.C:
+		case <-done:
+			done = nil
+		}
+		if info, err = src.info(ctx); err != nil {
+			fail(err, pos)
+			return
 		}
 	}
 }
@@ -220,6 +370,7 @@ func (h *handler) followLog(q *request, name string, fd int, from int64, stop *i
 type encoder interface {
 	io.WriteCloser
 	Flush() error
+	Reset(w io.Writer)
 }
 
 // negotiate picks zstd or gzip from Accept-Encoding, preferring zstd,

@@ -11,12 +11,15 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/klauspost/compress/zstd"
 
 	v1 "procstar.dev/procstar/api/v1"
+	"procstar.dev/procstar/internal/errdefs"
 )
 
 // pattern returns n bytes that differ from offset to offset.
@@ -468,5 +471,88 @@ func TestLogHead(t *testing.T) {
 	}
 	if r := do(t, srv, "HEAD", "/procs/p/output/stdout/data", ""); r.code != 200 || r.header.Get("Content-Length") != "100" {
 		t.Errorf("procstar HEAD: %d %q", r.code, r.header.Get("Content-Length"))
+	}
+}
+
+// gonePinner pins runs whose capture holds 10 bytes of which only the
+// first 4 can still be read (the rest released), as when a memory
+// capture is freed by a delete before the follower has read it all.
+type gonePinner struct{ *fakeBackend }
+
+func (gonePinner) PinOutput(context.Context, string, int) (PinnedOutput, error) {
+	return gonePin{}, nil
+}
+
+type gonePin struct{}
+
+var closedCh = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (gonePin) Info() (v1.OutputInfo, error) {
+	return v1.OutputInfo{Length: 10, Complete: true, Encoding: v1.EncodingUTF8}, nil
+}
+func (gonePin) ReadAt(p []byte, off int64) (int, error) {
+	if off < 4 {
+		return copy(p, "abcd"[off:]), nil
+	}
+	return 0, errdefs.New(errdefs.ErrGone, "proc released")
+}
+func (gonePin) Done() <-chan struct{} { return closedCh }
+func (gonePin) Close() error          { return nil }
+
+// TestLogFollowBreaksWhenOutputIsGone: once the 200 is sent, output that
+// cannot be read any more breaks the stream (and is logged) rather than
+// ending it as if it were whole, with each encoding; with a backend that
+// cannot pin, so does the proc being deleted before the follow has seen
+// its output complete.
+func TestLogFollowBreaksWhenOutputIsGone(t *testing.T) {
+	for _, accept := range []string{"identity", "gzip", "zstd", "identity/unpinned", "gzip/unpinned"} {
+		t.Run(accept, func(t *testing.T) {
+			var logged []string
+			var mu sync.Mutex
+			log := logr.New(recordSink{mu: &mu, msgs: &logged})
+			fb := logFixture("abcd", true)
+			var backend Backend = gonePinner{fb}
+			accept, unpinned := strings.CutSuffix(accept, "/unpinned")
+			if unpinned {
+				backend = fb
+			}
+			srv := testServerFor(t, backend, Options{Logger: log})
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+logPath+"?follow=true", nil)
+			req.Header.Set("Accept-Encoding", accept)
+			tr := &http.Transport{DisableCompression: true}
+			defer tr.CloseIdleConnections()
+			resp, err := (&http.Client{Transport: tr}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			body := decodeBody(t, resp.Header.Get("Content-Encoding"), resp.Body)
+			got := make([]byte, 4)
+			if _, err := io.ReadFull(body, got); err != nil || string(got) != "abcd" {
+				t.Fatalf("first bytes %q, %v", got, err)
+			}
+			if unpinned {
+				if _, err := fb.Delete(ctx, "p", v1.DeleteOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rest, err := io.ReadAll(body)
+			if err == nil {
+				t.Fatalf("the stream ended cleanly after %q", rest)
+			}
+			if len(rest) != 0 {
+				t.Errorf("more bytes: %q", rest)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(logged) != 1 || logged[0] != "following output failed; aborting the response" {
+				t.Errorf("logged %q", logged)
+			}
+		})
 	}
 }

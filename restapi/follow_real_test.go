@@ -1,0 +1,279 @@
+package restapi_test
+
+// Followed logs of real processes, through the real controller and HTTP
+// handler: a follow is pinned to the run it started on.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	v1 "procstar.dev/procstar/api/v1"
+	"procstar.dev/procstar/controller"
+	"procstar.dev/procstar/restapi"
+	"procstar.dev/procstar/runtime"
+)
+
+// The controller pins followed logs.
+var _ restapi.OutputPinner = (*controller.Controller)(nil)
+
+const procsURL = "/apis/procstar.dev/v1/procs"
+
+// realNode is a runtime, controller and HTTP API on a loopback server.
+type realNode struct {
+	t   *testing.T
+	url string
+	hc  *http.Client
+}
+
+func newRealNode(t *testing.T) *realNode {
+	t.Helper()
+	rt, err := runtime.New(runtime.Options{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl, err := controller.New(controller.Options{Runtime: controller.FromRuntime(rt)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = ctl.Run(ctx); close(done) }()
+	// The default poll interval, as the agent serves.
+	srv := httptest.NewServer(restapi.NewHandler(ctl, restapi.Options{}))
+	tr := &http.Transport{DisableCompression: true}
+	t.Cleanup(func() {
+		ctl.SignalAll(int(syscall.SIGKILL))
+		wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := ctl.WaitAllExited(wctx); err != nil {
+			t.Errorf("procs still running at cleanup: %v", err)
+		}
+		wcancel()
+		tr.CloseIdleConnections()
+		srv.Close()
+		cancel()
+		<-done
+		rt.Close()
+	})
+	return &realNode{t: t, url: srv.URL, hc: &http.Client{Transport: tr}}
+}
+
+// procJSON is a proc running sh -c script, its stdout captured as mode.
+func procJSON(name, script string, mode v1.CaptureMode) string {
+	b, _ := json.Marshal(v1.Proc{
+		TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindProc},
+		Metadata: v1.ObjectMeta{Name: name},
+		Spec: v1.ProcSpec{
+			Argv: []string{"/bin/sh", "-c", script},
+			Fds: []v1.FdSpec{
+				{Fd: v1.Stdin, Null: &v1.NullFd{}},
+				{Fd: v1.Stdout, Capture: &v1.CaptureFd{Mode: mode, Encoding: v1.EncodingUTF8}},
+				{Fd: v1.Stderr, Null: &v1.NullFd{}},
+			},
+		},
+	})
+	return string(b)
+}
+
+// do sends a request and returns the status code and body.
+func (n *realNode) do(method, path, body string) (int, string) {
+	n.t.Helper()
+	ctx, cancel := context.WithTimeout(n.t.Context(), 20*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, n.url+path, strings.NewReader(body))
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := n.hc.Do(req)
+	if err != nil {
+		n.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		n.t.Fatalf("%s %s: reading body: %v", method, path, err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func (n *realNode) must(method, path, body string, code int) {
+	n.t.Helper()
+	if got, b := n.do(method, path, body); got != code {
+		n.t.Fatalf("%s %s: %d %s, want %d", method, path, got, b, code)
+	}
+}
+
+// follow starts following name's stdout and reads its first line.
+func (n *realNode) follow(name, first string) (*bufio.Reader, func()) {
+	n.t.Helper()
+	ctx, cancel := context.WithTimeout(n.t.Context(), 20*time.Second)
+	req, _ := http.NewRequestWithContext(ctx, "GET", n.url+procsURL+"/"+name+"/log?follow=true", nil)
+	resp, err := n.hc.Do(req)
+	if err != nil {
+		cancel()
+		n.t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		n.t.Fatalf("follow %s: %d %s", name, resp.StatusCode, b)
+	}
+	br := bufio.NewReader(resp.Body)
+	if line, err := br.ReadString('\n'); err != nil || line != first {
+		resp.Body.Close()
+		cancel()
+		n.t.Fatalf("follow %s: first line %q, %v; want %q", name, line, err, first)
+	}
+	return br, func() { resp.Body.Close(); cancel() }
+}
+
+// TestFollowDeletedAfterExit deletes procs right after they exit, as v1's
+// graceful delete and procstar's DELETE of an exited proc do: the
+// follower must still get every byte the run wrote, and a clean end. With
+// a memory capture the bytes can truly be gone before the follower reads
+// them; the stream must then break, never end cleanly short.
+func TestFollowDeletedAfterExit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 80 processes")
+	}
+	n := newRealNode(t)
+	const rounds = 20
+	graceful := "trap 'echo TERMINATED-TAIL; exit 0' TERM; echo started; sleep 100 & wait"
+	exiting := "echo started; sleep 0.1; echo EXITED-TAIL"
+	for _, tc := range []struct {
+		name   string
+		mode   v1.CaptureMode
+		script string
+		tail   string
+		lossy  bool // the bytes may be gone: a broken stream is allowed
+	}{
+		{"v1 delete/tempfile", v1.CaptureTempfile, graceful, "TERMINATED-TAIL\n", false},
+		{"procstar delete/tempfile", v1.CaptureTempfile, exiting, "EXITED-TAIL\n", false},
+		{"v1 delete/memory", v1.CaptureMemory, graceful, "TERMINATED-TAIL\n", true},
+		{"procstar delete/memory", v1.CaptureMemory, exiting, "EXITED-TAIL\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n.t = t
+			whole := 0
+			for i := range rounds {
+				name := fmt.Sprintf("tail-%d-%s", i, tc.mode)
+				if strings.HasPrefix(tc.name, "procstar") {
+					name = "p" + name
+				}
+				n.must("POST", procsURL, procJSON(name, tc.script, tc.mode), 201)
+				body, stop := n.follow(name, "started\n")
+				if strings.HasPrefix(tc.name, "v1") {
+					n.must("DELETE", procsURL+"/"+name, "", 200)
+				} else {
+					// procstar refuses while the proc runs: delete it the
+					// moment it has exited.
+					deadline := time.Now().Add(10 * time.Second)
+					for {
+						code, b := n.do("DELETE", "/procs/"+name, "")
+						if code == 200 {
+							break
+						}
+						if code != 400 || !strings.Contains(b, "process running") || time.Now().After(deadline) {
+							t.Fatalf("DELETE /procs/%s: %d %s", name, code, b)
+						}
+						time.Sleep(time.Millisecond)
+					}
+				}
+				rest, err := io.ReadAll(body)
+				stop()
+				switch {
+				case err == nil && string(rest) == tc.tail:
+					whole++
+				case err == nil:
+					t.Fatalf("round %d: the stream ended cleanly after %q, want %q", i, rest, tc.tail)
+				case !tc.lossy || !errors.Is(err, io.ErrUnexpectedEOF):
+					t.Fatalf("round %d: after %q: %v", i, rest, err)
+				}
+			}
+			t.Logf("%d of %d followers got the whole output; the others saw the stream break", whole, rounds)
+		})
+	}
+}
+
+// TestFollowReplaced replaces a followed proc by a new one under the same
+// name: the follow must end with the old run's output and never deliver
+// a byte of the new proc's.
+func TestFollowReplaced(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 20 processes")
+	}
+	n := newRealNode(t)
+	oldScript := "trap 'exit 0' TERM; echo old; sleep 100 & wait"
+	newScript := "i=0; while [ $i -lt 300 ]; do echo new-$i; i=$((i+1)); done; sleep 100"
+	for _, how := range []string{"force apply", "delete and create"} {
+		t.Run(how, func(t *testing.T) {
+			n.t = t
+			for i := range 5 {
+				name := fmt.Sprintf("swap-%d-%d", len(how), i)
+				n.must("POST", procsURL, procJSON(name, oldScript, v1.CaptureTempfile), 201)
+				body, stop := n.follow(name, "old\n")
+				if how == "force apply" {
+					n.must("PUT", procsURL+"/"+name+"?force=true", procJSON(name, newScript, v1.CaptureTempfile), 200)
+				} else {
+					n.must("DELETE", procsURL+"/"+name, "", 200)
+					deadline := time.Now().Add(10 * time.Second)
+					for {
+						code, b := n.do("POST", procsURL, procJSON(name, newScript, v1.CaptureTempfile))
+						if code == 201 {
+							break
+						}
+						if code != 409 || time.Now().After(deadline) {
+							t.Fatalf("re-creating %s: %d %s", name, code, b)
+						}
+						time.Sleep(time.Millisecond)
+					}
+				}
+				// Let the new proc write well past the follower's offset.
+				waitOutput(t, n, name, "new-299\n")
+				rest, err := io.ReadAll(body)
+				stop()
+				if err != nil || len(rest) != 0 {
+					t.Fatalf("round %d: after the old output: %q, %v; want a clean end", i, trunc(rest), err)
+				}
+				n.must("DELETE", procsURL+"/"+name+"?force=true", "", 200)
+			}
+		})
+	}
+}
+
+// waitOutput waits until name's stdout holds want.
+func waitOutput(t *testing.T, n *realNode, name, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, b := n.do("GET", procsURL+"/"+name+"/log", "")
+		if code == 200 && strings.Contains(b, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("output of %s never held %q: %d %q", name, want, code, trunc([]byte(b)))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// trunc shortens b for a message.
+func trunc(b []byte) string {
+	if len(b) > 60 {
+		return string(b[:60]) + "…"
+	}
+	return string(b)
+}
