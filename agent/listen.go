@@ -9,6 +9,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // ServeConfig says where and how the HTTP API listens.
@@ -80,19 +82,16 @@ func (c *ServeConfig) token() ([]byte, error) {
 }
 
 // listen opens the listener, with TLS when configured. A stale unix socket
-// file (nobody listening) is replaced; a live one is an error.
+// (nobody listening) is replaced; a live one, or a file of any other type
+// at the path, is an error (see removeStaleSocket).
 func (c *ServeConfig) listen() (net.Listener, error) {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return nil, fmt.Errorf("%w: give both --tls-cert and --tls-key, or neither", errServeConfig)
 	}
 	network, addr := c.address()
 	if network == "unix" {
-		if conn, err := net.Dial("unix", addr); err == nil {
-			conn.Close()
-			return nil, fmt.Errorf("%w: %s: another process is listening there", errServeConfig, addr)
-		}
-		if err := os.Remove(addr); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("removing stale socket: %w", err)
+		if err := removeStaleSocket(addr); err != nil {
+			return nil, err
 		}
 	}
 	ln, err := net.Listen(network, addr)
@@ -115,4 +114,56 @@ func (c *ServeConfig) listen() (net.Listener, error) {
 		return nil, fmt.Errorf("%w: loading TLS key pair: %v", errServeConfig, err)
 	}
 	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
+}
+
+// removeStaleSocket clears path for a new unix socket. Nothing there is
+// fine, and a socket that refuses connections (its listener is gone) is
+// removed. Anything else is an error naming path, and is left alone: a
+// socket another process listens on, a socket whose state cannot be told,
+// and any file that is not a socket (a regular file, a directory, a
+// symlink, which is not followed).
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: unix socket path %s: %v", errServeConfig, path, err)
+	}
+	if fi.Mode().Type() != os.ModeSocket {
+		return fmt.Errorf("%w: unix socket path %s is %s, not a socket; remove it or serve elsewhere", errServeConfig, path, fileKind(fi.Mode()))
+	}
+	conn, err := net.DialTimeout("unix", path, staleDialTimeout)
+	if err == nil {
+		conn.Close()
+		return fmt.Errorf("%w: %s: another process is listening there", errServeConfig, path)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%w: cannot tell whether socket %s is in use, so it is left alone: %v", errServeConfig, path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w: removing stale socket %s: %v", errServeConfig, path, err)
+	}
+	return nil
+}
+
+// staleDialTimeout bounds the dial that tells a live unix socket from a
+// stale one.
+const staleDialTimeout = 2 * time.Second
+
+// fileKind names the type of a file for an error message.
+func fileKind(m os.FileMode) string {
+	switch m.Type() {
+	case 0:
+		return "a regular file"
+	case os.ModeDir:
+		return "a directory"
+	case os.ModeSymlink:
+		return "a symlink"
+	case os.ModeNamedPipe:
+		return "a named pipe"
+	case os.ModeDevice, os.ModeDevice | os.ModeCharDevice:
+		return "a device"
+	}
+	return "a special file"
 }

@@ -2,8 +2,10 @@ package agent
 
 import (
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -65,11 +67,15 @@ func TestListenUnixReplacesStaleSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.listen(); !errors.Is(err, errServeConfig) {
+	if _, err := c.listen(); !errors.Is(err, errServeConfig) || !strings.Contains(err.Error(), "another process is listening there") {
 		t.Errorf("second listen on a live socket: %v", err)
 	}
+	// A socket whose listener is gone without removing it: stale.
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
 	ln.Close()
-	os.WriteFile(path, nil, 0o600) // a stale file left behind
+	if fi, err := os.Lstat(path); err != nil || fi.Mode().Type() != os.ModeSocket {
+		t.Fatalf("no stale socket left behind: %v, %v", fi, err)
+	}
 	ln, err = c.listen()
 	if err != nil {
 		t.Fatalf("stale socket not replaced: %v", err)
@@ -77,6 +83,71 @@ func TestListenUnixReplacesStaleSocket(t *testing.T) {
 	defer ln.Close()
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("socket mode %v, %v", fi.Mode(), err)
+	}
+	if conn, err := net.Dial("unix", path); err != nil {
+		t.Errorf("dialing the new socket: %v", err)
+	} else {
+		conn.Close()
+	}
+}
+
+// TestListenUnixLeavesOtherFiles checks that listening on a unix path never
+// removes what is there unless it is a stale socket: a regular file, a
+// directory, a symlink or another listener's socket is an error naming the
+// path, and is left as it was.
+func TestListenUnixLeavesOtherFiles(t *testing.T) {
+	dir := t.TempDir()
+	regular := filepath.Join(dir, "data")
+	if err := os.WriteFile(regular, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	directory := filepath.Join(dir, "dir")
+	if err := os.Mkdir(directory, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(regular, link); err != nil {
+		t.Fatal(err)
+	}
+	live := filepath.Join(dir, "live.sock")
+	other, err := net.Listen("unix", live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+
+	for _, tc := range []struct{ path, want string }{
+		{regular, "is a regular file, not a socket"},
+		{directory, "is a directory, not a socket"},
+		{link, "is a symlink, not a socket"},
+		{live, "another process is listening there"},
+	} {
+		before, err := os.Lstat(tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := ServeConfig{Addr: "unix:" + tc.path}
+		ln, err := c.listen()
+		if err == nil {
+			ln.Close()
+			t.Errorf("%s: listened", tc.path)
+			continue
+		}
+		if !errors.Is(err, errServeConfig) || !strings.Contains(err.Error(), tc.path) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: error %q, want one line naming the path and %q", tc.path, err, tc.want)
+		}
+		after, err := os.Lstat(tc.path)
+		if err != nil || !os.SameFile(before, after) || after.Mode() != before.Mode() {
+			t.Errorf("%s: changed: %v, %v", tc.path, after, err)
+		}
+	}
+	if b, err := os.ReadFile(regular); err != nil || string(b) != "precious" {
+		t.Errorf("regular file now %q, %v", b, err)
+	}
+	if conn, err := net.Dial("unix", live); err != nil {
+		t.Errorf("the other listener's socket no longer answers: %v", err)
+	} else {
+		conn.Close()
 	}
 }
 

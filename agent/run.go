@@ -312,7 +312,11 @@ func (a *agent) serve(registry *prometheus.Registry) (*http.Server, error) {
 		AgentInfo: func() any { return a.info() },
 		Ready:     a.ready,
 	})
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	// IdleTimeout closes keep-alive connections nobody uses, so that they
+	// do not hold a goroutine and an fd for ever. No ReadTimeout or
+	// WriteTimeout: they would cut followed logs and watches, which stream
+	// for as long as the client wants.
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error(err, "HTTP API stopped")
