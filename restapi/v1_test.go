@@ -92,6 +92,7 @@ func TestV1List(t *testing.T) {
 
 func TestV1Errors(t *testing.T) {
 	yamlProc := "apiVersion: procstar.dev/v1\nkind: Proc\nmetadata: {name: new}\nspec: {argv: [/bin/true]}\n"
+	jsonProc := `{"apiVersion":"procstar.dev/v1","kind":"Proc","metadata":{"name":"new"},"spec":{"argv":["/bin/true"]}}` // 102 bytes
 	tests := []struct {
 		name, method, path, body string
 		headers                  []string
@@ -117,6 +118,12 @@ func TestV1Errors(t *testing.T) {
 			[]string{"Content-Type: application/json"}, 409, v1.StatusReasonAlreadyExists, "already exists"},
 		{"create malformed json", "POST", procsPath, `{"apiVersion":`, []string{"Content-Type: application/json"}, 400, v1.StatusReasonBadRequest, ""},
 		{"create malformed yaml", "POST", procsPath, "a: [b\n", []string{"Content-Type: application/yaml"}, 400, v1.StatusReasonBadRequest, ""},
+		// JSON with trailing data is refused, not cut short.
+		{"create json trailing braces", "POST", procsPath, jsonProc + "}}}", []string{"Content-Type: application/json"}, 400, v1.StatusReasonBadRequest, "line 1, column 103: data after the JSON object"},
+		{"create json trailing garbage", "POST", procsPath, jsonProc + " garbage here", []string{"Content-Type: application/json"}, 400, v1.StatusReasonBadRequest, "data after the JSON object"},
+		{"create json two objects", "POST", procsPath, jsonProc + ` {"x":1}`, []string{"Content-Type: application/json"}, 400, v1.StatusReasonBadRequest, "data after the JSON object"},
+		{"create json as yaml", "POST", procsPath, jsonProc + "\n" + jsonProc, []string{"Content-Type: application/yaml"}, 400, v1.StatusReasonBadRequest, "line 2, column 1: data after the JSON object"},
+		{"apply json trailing", "PUT", procsPath + "/new", jsonProc + "]", []string{"Content-Type: application/json"}, 400, v1.StatusReasonBadRequest, "data after the JSON object"},
 		{"create unknown field", "POST", procsPath, strings.Replace(yamlProc, "argv:", "bogus: 1, argv:", 1),
 			[]string{"Content-Type: application/yaml"}, 400, v1.StatusReasonBadRequest, "bogus"},
 		{"create wrong kind", "POST", procsPath, strings.Replace(yamlProc, "kind: Proc", "kind: Pod", 1), nil, 400, v1.StatusReasonBadRequest, "kind"},

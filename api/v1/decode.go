@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"reflect"
 	"slices"
@@ -124,6 +125,15 @@ func parseDocuments(data []byte) ([]any, []byte, error) {
 	var trees []any
 	var errs []error
 	for i, d := range docs {
+		if isJSONDocument(d) {
+			tree, err := strictJSONTree(d)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("document %d: %w", i+1, err))
+			} else if tree != nil {
+				trees = append(trees, tree)
+			}
+			continue
+		}
 		var raw any
 		if err := yamlv2.UnmarshalStrict(d, &raw); err != nil {
 			errs = append(errs, fmt.Errorf("document %d: %w", i+1, yamlError(err)))
@@ -147,6 +157,64 @@ func parseDocuments(data []byte) ([]any, []byte, error) {
 		return nil, nil, &DecodeError{Problems: errs}
 	}
 	return trees, nil, nil
+}
+
+// isJSONDocument reports whether a document is JSON: its first character
+// other than white space is "{" or "[". Such a document is never read as
+// YAML, even when it is a valid YAML flow collection: yaml.v2 stops at the
+// end of a top-level flow collection and silently drops whatever follows
+// it (a stray "}", a second object, more keys), so a malformed body would
+// be taken for a shorter, valid one.
+func isJSONDocument(d []byte) bool {
+	t := bytes.TrimLeft(d, " \t\r\n")
+	return len(t) > 0 && (t[0] == '{' || t[0] == '[')
+}
+
+// strictJSONTree parses a JSON document as parseDocuments does: a
+// JSON-shaped tree, nil for null. Anything but one JSON value and white
+// space is an error that says where, by line and column in d.
+func strictJSONTree(d []byte) (any, error) {
+	t := bytes.TrimSpace(d)
+	if json.Valid(t) {
+		return validJSONTree(t)
+	}
+	return nil, jsonSyntaxError(d)
+}
+
+// jsonSyntaxError describes why d, which json.Valid refused, is not one
+// JSON value: "json: line L, column C: PROBLEM (HINT)".
+func jsonSyntaxError(d []byte) error {
+	const hint = `; input that starts with "{" or "[" is read as JSON`
+	dec := json.NewDecoder(bytes.NewReader(d))
+	var first json.RawMessage
+	err := dec.Decode(&first)
+	var syn *json.SyntaxError
+	switch {
+	case err == nil:
+		// One value, then something other than white space.
+		off := dec.InputOffset()
+		off += int64(len(d[off:]) - len(bytes.TrimLeft(d[off:], " \t\r\n")))
+		what := "object"
+		if bytes.HasPrefix(first, []byte("[")) {
+			what = "array"
+		}
+		return fmt.Errorf("json: %s: data after the JSON %s%s", textPosition(d, off), what, hint)
+	case errors.As(err, &syn):
+		return fmt.Errorf("json: %s: %s%s", textPosition(d, max(syn.Offset-1, 0)), syn.Error(), hint)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return fmt.Errorf("json: %s: unexpected end of input%s", textPosition(d, int64(len(d))), hint)
+	}
+	return fmt.Errorf("json: %v%s", err, hint)
+}
+
+// textPosition gives byte offset off of d as "line L, column C", both
+// counted from 1, the column in bytes.
+func textPosition(d []byte, off int64) string {
+	off = min(max(off, 0), int64(len(d)))
+	before := d[:off]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := off - int64(bytes.LastIndexByte(before, '\n'))
+	return fmt.Sprintf("line %d, column %d", line, col)
 }
 
 // yamlError drops the library's "yaml: " prefix.

@@ -13,6 +13,12 @@ import (
 
 const head = "apiVersion: procstar.dev/v1\nkind: Proc\nmetadata: {name: p}\n"
 
+// jsonProc is a valid Proc in JSON, 92 bytes long.
+const jsonProc = `{"apiVersion":"procstar.dev/v1","kind":"Proc","metadata":{"name":"j"},"spec":{"argv":["x"]}}`
+
+// jsonHint ends the message of every JSON syntax error.
+const jsonHint = `; input that starts with "{" or "[" is read as JSON`
+
 func TestDecodeErrors(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -55,6 +61,20 @@ func TestDecodeErrors(t *testing.T) {
 		{"yaml alias bomb", aliasBomb(), `yaml: document contains excessive aliasing`, false, false},
 		{"json unknown", `{"apiVersion":"procstar.dev/v1","kind":"Proc","metadata":{"name":"p"},"spec":{"argvv":[]}}`, `unknown field "spec.argvv"`, true, false},
 		{"json array second", `[{"apiVersion":"procstar.dev/v1","kind":"Proc","metadata":{"name":"p"}}, {"kind":"Proc"}]`, `document 2: apiVersion: required ("procstar.dev/v1")`, false, true},
+		// Input that starts with "{" or "[" is JSON, all of it: yaml.v2
+		// would stop at the end of the first flow collection and drop the
+		// rest.
+		{"json trailing braces", jsonProc + `}}}`, `json: line 1, column 93: data after the JSON object` + jsonHint, false, false},
+		{"json trailing garbage", jsonProc + ` garbage here`, `json: line 1, column 94: data after the JSON object` + jsonHint, false, false},
+		{"json two objects", jsonProc + ` {"x":1}`, `json: line 1, column 94: data after the JSON object` + jsonHint, false, false},
+		{"json two procs", jsonProc + "\n" + jsonProc, `json: line 2, column 1: data after the JSON object` + jsonHint, false, false},
+		{"json array trailing", "[" + jsonProc + "]]", `json: line 1, column 95: data after the JSON array` + jsonHint, false, false},
+		{"json truncated", `{"apiVersion":`, `json: line 1, column 15: unexpected end of input` + jsonHint, false, false},
+		{"json bad token", "\n  {\"apiVersion\": procstar}", `json: line 2, column 18: invalid character 'p' looking for beginning of value` + jsonHint, false, false},
+		{"json trailing comma", `{"apiVersion":"procstar.dev/v1",}`, `json: line 1, column 33: invalid character '}' looking for beginning of object key string` + jsonHint, false, false},
+		{"flow yaml", "{apiVersion: procstar.dev/v1, kind: Proc, metadata: {name: f}}", `json: line 1, column 2: invalid character 'a' looking for beginning of object key string` + jsonHint, false, false},
+		// As for YAML, lines count from the "---" line.
+		{"json doc in yaml stream", head + "spec: {argv: [x]}\n---\n" + jsonProc + "}\n", `document 2: json: line 2, column 93: data after the JSON object` + jsonHint, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,7 +114,8 @@ func TestDecodeForms(t *testing.T) {
 		{"empty list", "apiVersion: procstar.dev/v1\nkind: ProcList\nitems: []\n", []string{}},
 		{"json object", `{"apiVersion":"procstar.dev/v1","kind":"Proc","metadata":{"name":"j"}}`, []string{"j"}},
 		{"json array", `[{"apiVersion":"procstar.dev/v1","kind":"Proc","metadata":{"name":"a"}},{"apiVersion":"procstar.dev/v1","kind":"ProcList","items":[{"metadata":{"name":"b"}}]}]`, []string{"a", "b"}},
-		{"flow yaml that is not json", "{apiVersion: procstar.dev/v1, kind: Proc, metadata: {name: f}}", []string{"f"}},
+		{"json with white space", "\n\t " + jsonProc + "\r\n\n", []string{"j"}},
+		{"json documents in a yaml stream", jsonProc + "\n---\n" + strings.Replace(jsonProc, `"j"`, `"k"`, 1) + "\n---\n" + head, []string{"j", "k", "p"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
