@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	v1 "procstar.dev/procstar/api/v1"
+	"procstar.dev/procstar/internal/errdefs"
 	"procstar.dev/procstar/internal/signals"
 	"procstar.dev/procstar/wire"
 )
@@ -105,26 +106,49 @@ func (h *handler) procsPost(q *request) {
 		q.fail(badRequest("no body"))
 		return
 	}
-	procs, err := wire.DecodeSpecs(body)
+	specs, err := wire.DecodeSpecMap(body)
 	if err != nil {
 		q.fail(badRequest("parsing body: %s", oneLine(err.Error())))
 		return
 	}
+	// A start failure is 400 with procstar's error string: the first
+	// problem procstar would report, in its order of checks.
+	ctx := q.r.Context()
+	procs, err := wire.PrepareStart(specs, func(id string) (bool, error) {
+		_, err := h.b.Get(ctx, id)
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	if err != nil {
+		q.fail(err)
+		return
+	}
 	for i := range procs {
 		procs[i].SetDefaults()
-		if err := procs[i].Validate(); err != nil {
-			q.fail(badRequest("invalid spec for proc %s: %s", procs[i].Metadata.Name, err))
-			return
-		}
+	}
+	if err := v1.ValidateProcs(procs); err != nil {
+		q.fail(&startError{text: wire.StartErrorText(err, procs), err: err})
+		return
 	}
 	if len(procs) > 0 {
-		if _, err := h.b.Create(q.r.Context(), procs); err != nil {
-			q.fail(err)
+		if _, err := h.b.Create(ctx, procs); err != nil {
+			q.fail(&startError{text: wire.StartErrorText(err, procs), err: err})
 			return
 		}
 	}
 	procstarData(q, procstarObject{})
 }
+
+// startError is a start failure told in procstar's words.
+type startError struct {
+	text string
+	err  error
+}
+
+func (e *startError) Error() string { return e.text }
+func (e *startError) Unwrap() error { return e.err }
 
 // isJSON reports whether a Content-Type is application/json, parameters
 // allowed (procstar wants the exact string).

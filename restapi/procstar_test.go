@@ -93,8 +93,12 @@ func TestProcstarRoutesGolden(t *testing.T) {
 		{"post bad json", "POST", "/procs", `{"specs":`, []string{"Content-Type: application/json"}, 400, "application/json", "", `"detail":"parsing body: `},
 		{"post unknown field", "POST", "/procs", `{"specs":{"x":{"argv":["a"],"bogus":1}}}`, []string{"Content-Type: application/json"}, 400, "application/json", "", `"detail":"parsing body: `},
 		{"post no specs key", "POST", "/procs", `{"procs":{}}`, []string{"Content-Type: application/json"}, 400, "application/json", "", `"detail":"parsing body: `},
-		{"post existing", "POST", "/procs", `{"specs":{"p1":{"argv":["/bin/true"]}}}`, []string{"Content-Type: application/json"}, 400, "application/json", err400("proc p1 already exists"), ""},
-		{"post invalid", "POST", "/procs", `{"specs":{"x":{"argv":[]}}}`, []string{"Content-Type: application/json"}, 400, "application/json", "", `"detail":"invalid spec for proc x: `},
+		{"post existing", "POST", "/procs", `{"specs":{"p1":{"argv":["/bin/true"]}}}`, []string{"Content-Type: application/json"}, 400, "application/json", err400("duplicate proc id: p1"), ""},
+		{"post invalid", "POST", "/procs", `{"specs":{"x":{"argv":[]}}}`, []string{"Content-Type: application/json"}, 400, "application/json", err400("proc x: argv: must not be empty when exe is not set"), ""},
+		// procstar's own checks, its first failure in its words.
+		{"post bad fd", "POST", "/procs", `{"specs":{"x":{"argv":["/bin/true"],"fds":[["stdpot",{"null":{}}]]}}}`, []string{"Content-Type: application/json"}, 400, "application/json", err400("bad fd: stdpot"), ""},
+		{"post duplicate fd", "POST", "/procs", `{"specs":{"x":{"argv":["/bin/true"],"fds":[["stdout",{"null":{}}],["1",{"null":{}}]]}}}`, []string{"Content-Type: application/json"}, 400, "application/json", err400("duplicate fd: 1"), ""},
+		{"post unmatched read", "POST", "/procs", `{"specs":{"x":{"argv":["/bin/true"],"fds":[["stdin",{"pipe-read":{"proc_id":"y","fd":"stdout"}}]]}}}`, []string{"Content-Type: application/json"}, 400, "application/json", err400("unmatched read pipe: y stdout"), ""},
 		// Methods and paths
 		{"procs PUT", "PUT", "/procs", "", nil, 405, "application/json", err405, ""},
 		{"proc POST", "POST", "/procs/p1", "", nil, 405, "application/json", err405, ""},

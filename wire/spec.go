@@ -622,21 +622,24 @@ func (s *SystemdSlice) decode(data []byte, path string) error {
 // those are the agent's own fds, which a procstar spec has no good reason
 // to rely on.
 func DecodeSpecs(data []byte) ([]v1.Proc, error) {
-	if err := checkDocument(data); err != nil {
+	specs, err := DecodeSpecMap(data)
+	if err != nil {
 		return nil, err
 	}
-	var s Specs
-	if err := s.UnmarshalJSON(data); err != nil {
-		return nil, err
-	}
-	ids := make([]string, 0, len(s.Specs))
-	for id := range s.Specs {
+	return toProcs(specs, func(id string) string { return "specs." + id })
+}
+
+// toProcs converts specs to Procs sorted by proc ID, each named by its
+// ID; path(id) is where an error says the spec is.
+func toProcs(specs map[string]ProcSpec, path func(id string) string) ([]v1.Proc, error) {
+	ids := make([]string, 0, len(specs))
+	for id := range specs {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
 	procs := make([]v1.Proc, 0, len(ids))
 	for _, id := range ids {
-		spec, err := s.Specs[id].toV1("specs." + id)
+		spec, err := specs[id].toV1(path(id))
 		if err != nil {
 			return nil, err
 		}
@@ -647,6 +650,20 @@ func DecodeSpecs(data []byte) ([]v1.Proc, error) {
 		})
 	}
 	return procs, nil
+}
+
+// DecodeSpecMap decodes a procstar spec document {"specs": {id: spec}} as
+// DecodeSpecs does, without converting the specs: the body of procstar's
+// POST /procs, for PrepareStart.
+func DecodeSpecMap(data []byte) (map[string]ProcSpec, error) {
+	if err := checkDocument(data); err != nil {
+		return nil, err
+	}
+	var s Specs
+	if err := s.UnmarshalJSON(data); err != nil {
+		return nil, err
+	}
+	return s.Specs, nil
 }
 
 // ToV1 converts a procstar proc spec to a v1 ProcSpec, as DecodeSpecs

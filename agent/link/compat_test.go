@@ -106,29 +106,6 @@ func TestStartErrorsAreProcstars(t *testing.T) {
 	}
 }
 
-// TestStartErrorNamesProc covers startError's mapping of the controller's
-// field paths.
-func TestStartErrorNamesProc(t *testing.T) {
-	ids := []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"}
-	for _, tt := range []struct {
-		err  error
-		want string
-	}{
-		{v1.ErrorList{{Field: "items[1].spec.fds[0].dup.fd", Detail: "must be 0 or more"}, {Field: "items[0].spec", Detail: "x"}},
-			"proc b: fds[0].dup.fd: must be 0 or more"},
-		{v1.ErrorList{{Field: "items[10].metadata.name", Detail: `must not contain "/"`}}, `proc k: metadata.name: must not contain "/"`},
-		{v1.ErrorList{{Field: "items[1]", Detail: "bad"}}, "proc b: bad"},
-		{v1.ErrorList{{Field: "items[2].spec", Detail: "bad"}}, "proc c: bad"},
-		{v1.ErrorList{{Field: "other", Detail: "bad"}}, "bad"},
-		{fmt.Errorf("wrapped: %w", v1.ErrorList{{Field: "items[0].spec.exe", Detail: "must not contain NUL"}}), "proc a: exe: must not contain NUL"},
-		{fmt.Errorf("duplicate proc id: a"), "duplicate proc id: a"},
-	} {
-		if got := startError(tt.err, ids); got != tt.want {
-			t.Errorf("startError(%v) = %q, want %q", tt.err, got, tt.want)
-		}
-	}
-}
-
 // TestSignalZeroProbes: signal 0 is procstar's kill(pid, 0): no reply
 // while the process is there, "no process" once it has been reaped, and
 // ProcUnknown for an unknown proc. Out-of-range signals are refused.

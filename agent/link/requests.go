@@ -8,7 +8,6 @@ import (
 	"io"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -62,42 +61,18 @@ func (s *session) requestError(ctx context.Context, req wire.Message, text strin
 // start starts a batch: all or nothing. There is no direct reply on
 // success; the pusher announces each proc with a ProcResult. A batch
 // procstar would refuse is refused with procstar's error, the first it
-// would report, in its order: a proc ID already in the table, then the
-// fds (wire.CheckFds), then a shutdown state other than active. Only then
-// does the controller check what procstar does not (see startError).
+// would report, in its order: wire.PrepareStart's checks (proc IDs in
+// use, fds), then a shutdown state other than active. Only then does the
+// controller check what procstar does not (see wire.StartErrorText).
 func (s *session) start(ctx context.Context, m wire.Message, req wire.ProcStartRequest) {
-	ids := make([]string, 0, len(req.Specs))
-	for id := range req.Specs {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	procs := make([]v1.Proc, 0, len(ids))
-	for _, id := range ids {
-		spec, err := req.Specs[id].ToV1()
-		if err != nil {
-			s.requestError(ctx, m, err.Error())
-			return
-		}
-		p := v1.Proc{
-			TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindProc},
-			Metadata: v1.ObjectMeta{Name: id},
-			Spec:     spec,
-		}
-		p.SetDefaults()
-		procs = append(procs, p)
-	}
-	for _, id := range ids {
+	procs, err := wire.PrepareStart(req.Specs, func(id string) (bool, error) {
 		_, err := s.l.b.Get(ctx, id)
-		if err == nil {
-			s.requestError(ctx, m, "duplicate proc id: "+id)
-			return
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return false, nil
 		}
-		if !errors.Is(err, errdefs.ErrNotFound) {
-			s.requestError(ctx, m, err.Error())
-			return
-		}
-	}
-	if err := wire.CheckFds(req.Specs); err != nil {
+		return err == nil, err
+	})
+	if err != nil {
 		s.requestError(ctx, m, err.Error())
 		return
 	}
@@ -108,46 +83,15 @@ func (s *session) start(ctx context.Context, m wire.Message, req wire.ProcStartR
 	if len(procs) == 0 {
 		return
 	}
+	for i := range procs {
+		procs[i].SetDefaults()
+	}
 	if _, err := s.l.b.Create(ctx, procs); err != nil {
 		s.log.V(1).Info("start request failed", "error", err.Error(), "count", len(procs))
-		s.requestError(ctx, m, startError(err, ids))
+		s.requestError(ctx, m, wire.StartErrorText(err, procs))
 		return
 	}
 	s.log.V(1).Info("started processes", "count", len(procs))
-}
-
-// startError is RequestError.err for a batch the backend refused. The
-// controller validates more than procstar, and reports every problem as a
-// v1.FieldError with a path such as "items[3].spec.argv[1]"; over the link
-// only the first is told, as procstar tells one, named by its proc ID and
-// its path within the spec: "proc ID: argv[1]: must not contain NUL".
-// Other errors (procstar's own wording from the runtime, such as
-// "duplicate proc id: X" after a race) go as they are.
-func startError(err error, ids []string) string {
-	var fe *v1.FieldError
-	if !errors.As(err, &fe) {
-		return err.Error()
-	}
-	for i, id := range ids {
-		item := "items[" + strconv.Itoa(i) + "]"
-		rest, ok := strings.CutPrefix(fe.Field, item+".")
-		if !ok {
-			if fe.Field != item {
-				continue
-			}
-			rest = ""
-		}
-		if r, ok := strings.CutPrefix(rest, "spec."); ok {
-			rest = r
-		} else if rest == "spec" {
-			rest = ""
-		}
-		if rest == "" {
-			return "proc " + id + ": " + fe.Detail
-		}
-		return "proc " + id + ": " + rest + ": " + fe.Detail
-	}
-	return fe.Detail
 }
 
 func (s *session) procidList(ctx context.Context) {
