@@ -25,6 +25,8 @@ type ServeConfig struct {
 	AuthTokenFile string
 	// InsecureNoAuth allows a non-loopback address without a token.
 	InsecureNoAuth bool
+	// InsecureNoTLS allows a non-loopback address without TLS.
+	InsecureNoTLS bool
 }
 
 // errServeConfig marks a bad serve configuration.
@@ -58,6 +60,17 @@ func (c *ServeConfig) loopbackOnly() bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// checkTLS refuses a listener that is not loopback-only without TLS,
+// unless InsecureNoTLS: its bearer token, specs and output would cross
+// the network in clear.
+func (c *ServeConfig) checkTLS() error {
+	if c.TLSCert != "" || c.loopbackOnly() || c.InsecureNoTLS {
+		return nil
+	}
+	_, addr := c.address()
+	return fmt.Errorf("%w: refusing to serve %s over plain HTTP, where tokens, specs and output cross the network in clear; give --tls-cert and --tls-key, or --insecure-no-tls to allow it", errServeConfig, addr)
 }
 
 // token reads the bearer token, or returns nil when none is configured. A

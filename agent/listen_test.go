@@ -31,6 +31,26 @@ func TestLoopbackOnly(t *testing.T) {
 	}
 }
 
+func TestTLSRule(t *testing.T) {
+	for _, tc := range []struct {
+		c  ServeConfig
+		ok bool
+	}{
+		{ServeConfig{Port: 3000}, true},
+		{ServeConfig{Addr: "unix:/run/procstar.sock"}, true},
+		{ServeConfig{Addr: "[::1]:3000"}, true},
+		{ServeConfig{Addr: "0.0.0.0:3000"}, false},
+		{ServeConfig{Addr: "0.0.0.0:3000", AuthTokenFile: "token"}, false},
+		{ServeConfig{Addr: "0.0.0.0:3000", TLSCert: "c.pem", TLSKey: "k.pem"}, true},
+		{ServeConfig{Addr: "10.1.2.3:3000", InsecureNoTLS: true}, true},
+	} {
+		err := tc.c.checkTLS()
+		if tc.ok != (err == nil) || err != nil && (!errors.Is(err, errServeConfig) || !strings.Contains(err.Error(), "--insecure-no-tls")) {
+			t.Errorf("%+v: %v", tc.c, err)
+		}
+	}
+}
+
 func TestTokenRules(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "token")

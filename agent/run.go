@@ -299,6 +299,9 @@ func (a *agent) serve(registry *prometheus.Registry) (*http.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := a.cfg.Listen.checkTLS(); err != nil {
+		return nil, err
+	}
 	ln, err := a.cfg.Listen.listen()
 	if err != nil {
 		return nil, err

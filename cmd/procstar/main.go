@@ -80,6 +80,7 @@ or - for standard input.`,
 	f.StringVar(&cfg.Listen.TLSKey, "tls-key", "", "PEM private key `file` for --tls-cert")
 	f.StringVar(&cfg.Listen.AuthTokenFile, "auth-token-file", "", "require this bearer token (read from `file`) on the HTTP API")
 	f.BoolVar(&cfg.Listen.InsecureNoAuth, "insecure-no-auth", false, "allow a non-loopback --serve-addr without --auth-token-file")
+	f.BoolVar(&cfg.Listen.InsecureNoTLS, "insecure-no-tls", false, "allow a non-loopback --serve-addr without --tls-cert and --tls-key")
 	f.StringVar(&cfg.GroupID, "group-id", "default", "agent group ID")
 	f.StringVar(&cfg.ConnID, "conn-id", "", "connection ID (default: a random UUID; for debugging only)")
 	_ = f.MarkHidden("conn-id")
