@@ -600,7 +600,10 @@ func TestLinkReadTimeout(t *testing.T) {
 	if d := e.Time.Sub(stalled); d < time.Second || d > 10*time.Second {
 		t.Errorf("the agent dropped the silent connection after %v, want about 2 s", d)
 	}
-	if _, err := srv.WaitFor(ctx, "rt", func(c fakecontrol.Conn, ok bool) bool { return ok && c.Open && c.NumConnections == 2 }); err != nil {
+	// It reconnects. On a loaded machine the server can see the close
+	// late, still stalled for the new connection, which then times out
+	// too: more than one reconnect is no failure.
+	if _, err := srv.WaitFor(ctx, "rt", func(c fakecontrol.Conn, ok bool) bool { return ok && c.Open && c.NumConnections >= 2 }); err != nil {
 		t.Fatal(err)
 	}
 }
