@@ -82,6 +82,13 @@ func resolveConnection(g *globalOptions, getenv func(string) string) (connection
 	if name == "" {
 		name = fc.CurrentContext
 	}
+	if name == "" && len(fc.Contexts) > 0 && g.server == "" && getenv("PROCSTAR_SERVER") == "" {
+		names := make([]string, len(fc.Contexts))
+		for i, c := range fc.Contexts {
+			names[i] = c.Name
+		}
+		return connection{}, fmt.Errorf("%s has contexts (%s) but no currentContext: pass --context NAME or set currentContext", path, strings.Join(names, ", "))
+	}
 	if name != "" {
 		var ctx *configContext
 		for i := range fc.Contexts {

@@ -151,6 +151,11 @@ func TestRealServer(t *testing.T) {
 	// run --wait --rm.
 	start := time.Now()
 	check(t, h.run("run", "r1", "--wait", "--rm", "--", "sh", "-c", "echo out; echo err >&2; exit 7"), 7, "out\n", "err\n")
+	// A timeout says so; a proc that never ran says why.
+	check(t, h.run("run", "r2", "--wait", "--rm", "--timeout", "200ms", "--", "sleep", "30"), 143, "",
+		`error: proc "r2" timed out after 200ms and was stopped (signal SIGTERM)`+"\n")
+	check(t, h.run("run", "r3", "--wait", "--rm", "--", "/nonexistent/x"), 1, "",
+		`error: proc "r3" could not start: Error: execve failed: /nonexistent/x: No such file or directory (os error 2)`+"\n")
 	if time.Since(start) > 10*time.Second {
 		t.Error("run --wait took too long")
 	}

@@ -618,6 +618,11 @@ func TestConfig(t *testing.T) {
 	check(t, h.run("get", "procs", "--server", other.URL, "--token", "from-file"), 0, "", "No procs found.\n")
 	check(t, h.run("get", "procs", "--server", h.srv.URL), 0, "", "No procs found.\n")
 
+	// Contexts but no currentContext: say so rather than use the default.
+	nocur := h.write("nocur.yaml", "contexts:\n- {name: a, server: 'http://127.0.0.1:1'}\n- {name: b, server: 'http://127.0.0.1:2'}\n")
+	check(t, h.run("get", "procs", "--config", nocur), 2, "", "error: "+nocur+" has contexts (a, b) but no currentContext: pass --context NAME or set currentContext\n")
+	check(t, h.run("get", "procs", "--config", nocur, "--server", h.srv.URL, "--token", "from-file"), 0, "", "No procs found.\n")
+
 	// $XDG_CONFIG_HOME moves the file; --config names it.
 	xdg := t.TempDir()
 	h.vars["XDG_CONFIG_HOME"] = xdg

@@ -93,7 +93,13 @@ deletes it.`,
 			if st.Phase == v1.PhaseError {
 				return failf("proc %q could not start: %s", name, phaseSummary(&st))
 			}
-			if code := exitStatus(&st); code != 0 {
+			code := exitStatus(&st)
+			if c := v1.FindCondition(st.Conditions, v1.ConditionTerminated); c != nil && c.Reason == v1.ReasonTimedOut {
+				// Its status alone would read as any other signal.
+				_, how, _ := phaseParts(&st)
+				return &exitError{code: max(code, 1), msg: fmt.Sprintf("proc %q timed out after %s and was stopped (%s)", name, timeout, how)}
+			}
+			if code != 0 {
 				return &exitError{code: code}
 			}
 			return nil

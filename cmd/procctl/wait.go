@@ -105,19 +105,20 @@ func phaseSummary(s *v1.ProcStatus) string {
 }
 
 // phaseParts splits what phaseSummary says: the phase ("Pending" when
-// unset), and the exit code, signal or (isErr) first error.
+// unset), and (isErr) the first error, or else the exit code or signal.
 func phaseParts(s *v1.ProcStatus) (phase, detail string, isErr bool) {
 	phase = string(s.Phase)
 	if phase == "" {
 		phase = "Pending"
 	}
 	switch {
+	case len(s.Errors) > 0:
+		// A proc that never ran also has exit code 63: the error says why.
+		return phase, oneLine(s.Errors[0]), true
 	case s.ExitCode != nil:
 		return phase, fmt.Sprintf("exit code %d", *s.ExitCode), false
 	case s.Signal != "":
 		return phase, "signal " + s.Signal, false
-	case len(s.Errors) > 0:
-		return phase, oneLine(s.Errors[0]), true
 	}
 	return phase, "", false
 }
