@@ -15,7 +15,8 @@
 //
 // Decoding is as strict as procstar's serde derive: field names are
 // case-sensitive, unknown and duplicate fields are rejected, and nulls are
-// accepted only where procstar has an Option. Known procstar decoding bugs
+// accepted only where procstar has an Option, which may also be missing
+// (serde reads a missing Option as None). Known procstar decoding bugs
 // (signal bitmaps off by one bit, wrong tty minor, cguest_time in ticks,
 // unnamed signals) are not copied; the format is kept.
 //
