@@ -419,3 +419,14 @@ func TestReplyNeverOlderThanPush(t *testing.T) {
 		t.Errorf("server saw %v, want [running terminated]", states)
 	}
 }
+
+// TestWriteTimeoutScales: a large frame gets time for a slow link beyond
+// WriteTimeout; a small one gets WriteTimeout.
+func TestWriteTimeoutScales(t *testing.T) {
+	if d := writeTimeout(time.Minute, 100); d >= time.Minute+time.Millisecond {
+		t.Errorf("small frame: %v", d)
+	}
+	if d := writeTimeout(time.Minute, 64<<20); d != time.Minute+256*time.Second {
+		t.Errorf("64 MiB frame: %v", d)
+	}
+}

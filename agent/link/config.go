@@ -112,7 +112,8 @@ type Config struct {
 	PingInterval time.Duration
 	// RegisterTimeout bounds dial plus Register plus Registered.
 	RegisterTimeout time.Duration
-	// WriteTimeout bounds each frame's write.
+	// WriteTimeout bounds each frame's write, plus the time a large frame
+	// takes at 256 KiB/s.
 	WriteTimeout time.Duration
 	// StatusInterval is the push-status and push-output period.
 	StatusInterval time.Duration

@@ -333,12 +333,23 @@ func (s *session) reader(ctx context.Context) {
 // writeFrame writes one data frame; the caller holds wmu. A failure ends
 // the session.
 func (s *session) writeFrame(frame []byte) error {
-	_ = s.ws.SetWriteDeadline(time.Now().Add(s.l.cfg.WriteTimeout))
+	_ = s.ws.SetWriteDeadline(time.Now().Add(writeTimeout(s.l.cfg.WriteTimeout, len(frame))))
 	if err := s.ws.WriteMessage(websocket.BinaryMessage, frame); err != nil {
 		s.cancel(fmt.Errorf("sending: %w", err))
 		return err
 	}
 	return nil
+}
+
+// minWriteRate is the slowest link a frame's write allows for, beyond
+// WriteTimeout: a 64 MiB ProcFdData at 256 KiB/s takes 256 s. A fixed
+// bound would fail a large frame on a slow link every time, and the
+// server would ask again after the reconnect.
+const minWriteRate = 256 << 10 // bytes per second
+
+// writeTimeout bounds the write of a frame of n bytes.
+func writeTimeout(base time.Duration, n int) time.Duration {
+	return base + time.Duration(n)*time.Second/minWriteRate
 }
 
 // writeThrough writes frame at once, on the caller's goroutine, when
