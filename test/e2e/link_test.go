@@ -14,7 +14,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -504,12 +506,21 @@ func TestLinkWrongTokenBackoff(t *testing.T) {
 	if !strings.Contains(a.stderr.String(), "websocket connection failed") {
 		t.Errorf("stderr lacks the failure: %s", a.stderr.String())
 	}
-	// Waits of 0.2, 0.4 and 0.5 s (the max), each within ±20% jitter.
+	// The agent logs each wait it chose: 0.2, 0.4 and 0.5 s (the max),
+	// each within ±20% jitter. The attempts came no sooner than that; how
+	// much later depends on the machine's load, so that is not checked.
+	m := regexp.MustCompile(`"failures": (\d), "retryIn": "([^"]+)"`).FindAllStringSubmatch(a.stderr.String(), -1)
+	if len(m) != 3 {
+		t.Fatalf("want 3 logged waits, got %q", m)
+	}
 	for i, want := range []time.Duration{200, 400, 500} {
 		want *= time.Millisecond
-		gap := times[i+1].Sub(times[i])
-		if gap < want*8/10-20*time.Millisecond || gap > want*12/10+400*time.Millisecond {
-			t.Errorf("attempt %d came %v after the previous, want about %v", i+2, gap, want)
+		wait, err := time.ParseDuration(m[i][2])
+		if err != nil || m[i][1] != strconv.Itoa(i+1) || wait < want*8/10 || wait > want*12/10 {
+			t.Errorf("failure %s: wait %s, want %v ±20%%", m[i][1], m[i][2], want)
+		}
+		if gap := times[i+1].Sub(times[i]); gap < wait-20*time.Millisecond {
+			t.Errorf("attempt %d came %v after the previous, before its wait of %v", i+2, gap, wait)
 		}
 	}
 	if len(srv.Conns()) != 0 {
