@@ -428,7 +428,14 @@ func (a *agent) setShutdown(st ShutdownState) {
 	}
 	a.ctl.SetAccepting(false, st.String())
 	a.log.V(LevelInfo).Info("shutdown state", "state", st.String())
-	a.sdNotify(daemon.SdNotifyStopping, "STATUS=shutting down: "+st.String())
+	if st == Done {
+		a.sdNotify(daemon.SdNotifyStopping, "STATUS=done")
+	} else {
+		// Not STOPPING=1: systemd takes it for a stop, starts
+		// TimeoutStopSec and kills the agent when it runs out, and a
+		// SIGUSR1 drain can take hours. stop and kill send it.
+		a.sdNotify("STATUS=shutting down: " + st.String())
+	}
 	a.idleCheck()
 }
 

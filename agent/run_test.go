@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -243,5 +244,47 @@ spec:
 	// The default SIGTERM grace is 60 s; killWait is 5.
 	if d := time.Since(start); d > killWait+20*time.Second {
 		t.Fatalf("the agent took %v to end after SIGQUIT", d)
+	}
+}
+
+// TestSdNotifyDrainIsNotStopping: under systemd (NOTIFY_SOCKET), a
+// SIGUSR1 drain must not send STOPPING=1, which starts TimeoutStopSec and
+// would have systemd kill the agent in mid-drain; SIGTERM sends it.
+func TestSdNotifyDrainIsNotStopping(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", path)
+	// next returns the next notification, or "" after a quiet while.
+	next := func(wait time.Duration) string {
+		buf := make([]byte, 4096)
+		_ = conn.SetReadDeadline(time.Now().Add(wait))
+		n, err := conn.Read(buf)
+		if err != nil {
+			return ""
+		}
+		return string(buf[:n])
+	}
+	sigs := make(chan os.Signal, 1)
+	code, _ := runAgent(t, Config{Input: writeSpec(t, sleepSpec), Wait: true, Signals: sigs, DeleteGrace: 100 * time.Millisecond})
+	if m := next(20 * time.Second); !strings.Contains(m, "READY=1") {
+		t.Fatalf("first notification %q, want READY=1", m)
+	}
+	sigs <- syscall.SIGUSR1
+	if m := next(20 * time.Second); m != "STATUS=shutting down: idling" {
+		t.Fatalf("after SIGUSR1: %q", m)
+	}
+	if m := next(500 * time.Millisecond); m != "" {
+		t.Fatalf("after SIGUSR1, also %q", m)
+	}
+	sigs <- syscall.SIGTERM
+	if m := next(20 * time.Second); !strings.Contains(m, "STOPPING=1") {
+		t.Fatalf("after SIGTERM: %q, want STOPPING=1", m)
+	}
+	if c := waitCode(t, code); c != ExitOK {
+		t.Fatalf("exit %d", c)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
 )
 
 // handleSignals carries out procstar's shutdown signals (reference §7.2),
@@ -43,6 +45,7 @@ func (a *agent) handleSignals(ctx context.Context, sigs <-chan os.Signal) {
 // to end, SIGKILLs what is left after the grace period, gives clients a
 // moment to collect results, and ends the agent.
 func (a *agent) stop(ctx context.Context) {
+	a.sdNotify(daemon.SdNotifyStopping)
 	a.setShutdown(Idling)
 	a.ctl.SignalAll(int(syscall.SIGTERM))
 	if !a.waitExited(ctx, a.cfg.TermGrace) {
@@ -55,6 +58,7 @@ func (a *agent) stop(ctx context.Context) {
 
 // kill SIGKILLs every running proc and ends the agent.
 func (a *agent) kill(ctx context.Context) {
+	a.sdNotify(daemon.SdNotifyStopping)
 	a.setShutdown(Idling)
 	a.ctl.SignalAll(int(syscall.SIGKILL))
 	a.waitKilled(ctx)
