@@ -213,6 +213,27 @@ func TestCwdAndUmask(t *testing.T) {
 		if got := output(t, p, 1); got != dir+"\n0027\n" || st.Cwd != dir {
 			t.Fatalf("output %q cwd %q", got, st.Cwd)
 		}
+		// Relative paths of a file fd and a file capture are in the cwd,
+		// and the umask applies to the file fd, which the agent opens.
+		sub := t.TempDir()
+		spec := shSpec("echo out; echo err >&2")
+		spec.Cwd = sub
+		spec.Umask = ptr("077")
+		spec.Fds = []v1.FdSpec{
+			{Fd: "stdout", File: &v1.FileFd{Path: "fd.txt", Flags: v1.OpenWrite}},
+			{Fd: "stderr", Capture: &v1.CaptureFd{Mode: v1.CaptureFile, Path: "capture.txt", Encoding: v1.EncodingUTF8}},
+		}
+		if _, st := run(t, rt, spec); exitCode(st) != 0 {
+			t.Fatalf("status %+v", st)
+		}
+		for name, want := range map[string]string{"fd.txt": "out\n", "capture.txt": "err\n"} {
+			if b, err := os.ReadFile(filepath.Join(sub, name)); err != nil || string(b) != want {
+				t.Errorf("%s in the cwd: %q, %v", name, b, err)
+			}
+		}
+		if fi, err := os.Stat(filepath.Join(sub, "fd.txt")); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("file fd under umask 077: %v, %v", fi.Mode(), err)
+		}
 		agentCwd, _ := os.Getwd()
 		p, st = run(t, rt, shSpec("pwd"))
 		if got := output(t, p, 1); got != agentCwd+"\n" || st.Cwd != agentCwd {
@@ -451,8 +472,11 @@ func TestExitBeforeRegister(t *testing.T) {
 
 func TestDrainTimeout(t *testing.T) {
 	rt := newRT(t, Options{DrainTimeout: 300 * time.Millisecond})
-	// The grandchild keeps stdout open after the shell exits.
-	ps, err := rt.Start(context.Background(), []Request{{ID: "d", Spec: shSpec("sleep 30 2>/dev/null & echo $!; echo partial")}})
+	// The grandchild keeps stdout open after the shell exits (killTree
+	// false, so it is not killed with the shell).
+	spec := shSpec("sleep 30 2>/dev/null & echo $!; echo partial")
+	spec.KillTree = ptr(false)
+	ps, err := rt.Start(context.Background(), []Request{{ID: "d", Spec: spec}})
 	if err != nil {
 		t.Fatal(err)
 	}

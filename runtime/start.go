@@ -205,6 +205,13 @@ func (r *Runtime) buildPlan(id string, spec *v1.ProcSpec, cwd string, pipes map[
 			if f.File.Mode != nil {
 				mode = *f.File.Mode
 			}
+			// The agent opens the file, under its own umask: the spec's
+			// applies too, as it would to an open in the child.
+			if spec.Umask != nil {
+				if m, err := parseUmask(*spec.Umask); err == nil {
+					mode &^= uint32(m)
+				}
+			}
 			path := f.File.Path
 			if !filepath.IsAbs(path) {
 				path = filepath.Join(cwd, path)
@@ -230,6 +237,9 @@ func (r *Runtime) buildPlan(id string, spec *v1.ProcSpec, cwd string, pipes map[
 			}
 			if cs.Encoding == "" {
 				cs.Encoding = v1.EncodingBase64
+			}
+			if cs.Mode == v1.CaptureFile && cs.Path != "" && !filepath.IsAbs(cs.Path) {
+				cs.Path = filepath.Join(cwd, cs.Path) // as for a file fd
 			}
 			c, err := capture.New(&cs, capture.Options{TempDir: r.opts.TempDir})
 			if err != nil {
