@@ -625,6 +625,7 @@ func (r *Runtime) removeGroup(g *cgroup.Group, populated bool) {
 		if r.closed {
 			r.mu.Unlock()
 			r.log.Info("leaving a cgroup with processes behind at close", "cgroup", g.Path())
+			g.Leave()
 			return
 		}
 		r.bgWG.Add(1)
@@ -633,6 +634,7 @@ func (r *Runtime) removeGroup(g *cgroup.Group, populated bool) {
 			defer r.bgWG.Done()
 			if err := g.WaitEmpty(r.bgCtx); err != nil {
 				r.log.Info("leaving a cgroup with processes behind", "cgroup", g.Path(), "error", err.Error())
+				g.Leave()
 				return
 			}
 			if err := g.Remove(); err != nil {

@@ -215,6 +215,32 @@ func TestCgroupKillTreeOff(t *testing.T) {
 	}
 }
 
+// TestCloseLeavesPopulatedCgroup: a killTree: false leftover's cgroup
+// stays at Close, and the runtime keeps no fd of it open.
+func TestCloseLeavesPopulatedCgroup(t *testing.T) {
+	rt, root := cgroupRT(t, Options{})
+	spec := shSpec(`setsid sleep 100 >/dev/null 2>&1 & echo $!`)
+	spec.KillTree = ptr(false)
+	p, _ := run(t, rt, spec)
+	pids := pidsOf(t, output(t, p, 1))
+	t.Cleanup(func() { unix.Kill(pids[0], unix.SIGKILL); waitGone(t, pids) })
+	if err := p.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := childDirs(t, root.Dir()); len(d) != 1 {
+		t.Fatalf("cgroups %v, want the leftover's", d)
+	}
+	fds, _ := os.ReadDir("/proc/self/fd")
+	for _, fd := range fds {
+		if target, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && strings.HasPrefix(target, root.Dir()+"/") {
+			t.Errorf("fd %s still open on %s", fd.Name(), target)
+		}
+	}
+}
+
 func TestLimitsWithoutControllers(t *testing.T) {
 	limited := func() *v1.ProcSpec {
 		s := shSpec("exit 0")
@@ -746,4 +772,26 @@ func openFds(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return len(ents)
+}
+
+// TestProcessGroupKillAtExit: without a cgroup or unit, the tree is the
+// child's process group, and what is left of it dies with the main
+// process, unless killTree is false.
+func TestProcessGroupKillAtExit(t *testing.T) {
+	rt := newRT(t, Options{NoResourcesReason: "none here"})
+	// The leftover holds no capture pipe, so Done does not wait for it.
+	spec := shSpec(`sleep 100 >/dev/null 2>&1 & echo $!`)
+	p, st := run(t, rt, spec)
+	if rs := st.Resources; rs == nil || rs.TreeKill != "processGroup" {
+		t.Fatalf("resources %+v", rs)
+	}
+	waitGone(t, pidsOf(t, output(t, p, 1)))
+
+	spec.KillTree = ptr(false)
+	p, _ = run(t, rt, spec)
+	pids := pidsOf(t, output(t, p, 1))
+	t.Cleanup(func() { unix.Kill(pids[0], unix.SIGKILL) })
+	if !alive(pids[0]) {
+		t.Fatal("leftover killed despite killTree: false")
+	}
 }

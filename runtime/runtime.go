@@ -500,6 +500,12 @@ func (r *Runtime) reapZombie(p *Proc, options int) bool {
 	// The zombie's last /proc/PID/stat: the pid cannot be reused before
 	// wait4 below.
 	stat, statErr := procfs.ReadStat(p.pid)
+	if p.res != nil && p.res.status.TreeKill == treeKillProcessGroup && statErr == nil && stat.State == "Z" {
+		// Without a cgroup or unit, the tree is the child's process
+		// group (it is a session leader): kill what is left of it while
+		// the zombie leader still holds the group ID.
+		_ = unix.Kill(-p.pid, unix.SIGKILL)
+	}
 	var ws unix.WaitStatus
 	var ru unix.Rusage
 	var wpid int

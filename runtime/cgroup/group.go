@@ -34,11 +34,22 @@ type Group struct {
 func (g *Group) Path() string { return g.path }
 
 // FD returns the open directory fd for SysProcAttr.CgroupFD. It is valid
-// until Remove, after which FD returns -1.
+// until Remove or Leave, after which FD returns -1.
 func (g *Group) FD() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.fd
+}
+
+// Leave closes the directory fd of a group left in place (processes
+// still in it), which Remove would have closed; FD returns -1 after it.
+func (g *Group) Leave() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.fd >= 0 {
+		unix.Close(g.fd)
+		g.fd = -1
+	}
 }
 
 // Bounds of Kill's fallback loop for kernels without cgroup.kill.
