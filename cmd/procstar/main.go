@@ -104,7 +104,7 @@ or - for standard input.`,
 	f.Float64Var(&lf.intervalStart, "connect-interval-start", 1, "`SECS` to wait after the first failed connection attempt")
 	f.Float64Var(&lf.intervalMult, "connect-interval-mult", 2, "`FAC`tor by which the wait grows after each further failure")
 	f.Float64Var(&lf.intervalMax, "connect-interval-max", 60, "most `SECS` to wait between connection attempts")
-	f.Uint64Var(&lf.countMax, "connect-count-max", 0, "most consecutive failed connection attempts before exiting 1 (0: no limit)")
+	f.Uint64Var(&lf.countMax, "connect-count-max", 0, "exit 1 after this many consecutive failed connection attempts (0 acts as 1, as in procstar; default: no limit)")
 	f.Float64Var(&lf.readTimeout, "agent-read-timeout", 60, "reconnect if no frame arrives for `SECS` (for testing only)")
 	_ = f.MarkHidden("agent-read-timeout")
 	f.Uint64Var(&lf.waitTimeout, "wait-timeout", 600, "with --wait --agent: shut down if no work is assigned within `SECS`")
@@ -175,10 +175,16 @@ func (lf *linkFlags) apply(cmd *cobra.Command, cfg *agent.Config) error {
 		}
 		cfg.Link.Port = lf.port
 	}
-	for name, v := range map[string]float64{"status-interval": lf.statusInterval, "connect-interval-start": lf.intervalStart,
-		"connect-interval-mult": lf.intervalMult, "connect-interval-max": lf.intervalMax, "agent-read-timeout": lf.readTimeout} {
+	for name, v := range map[string]float64{"status-interval": lf.statusInterval,
+		"connect-interval-mult": lf.intervalMult, "agent-read-timeout": lf.readTimeout} {
 		if !(v > 0) || v > 1e9 {
 			return fmt.Errorf("%w: --%s %v must be a positive number", errUsage, name, v)
+		}
+	}
+	// procstar takes a wait of 0 as "retry at once".
+	for name, v := range map[string]float64{"connect-interval-start": lf.intervalStart, "connect-interval-max": lf.intervalMax} {
+		if !(v >= 0) || v > 1e9 {
+			return fmt.Errorf("%w: --%s %v must be 0 or a positive number", errUsage, name, v)
 		}
 	}
 	switch lf.resourceLimits {
@@ -194,11 +200,15 @@ func (lf *linkFlags) apply(cmd *cobra.Command, cfg *agent.Config) error {
 		return fmt.Errorf("%w: --resource-backend must be auto, systemd, cgroup or none, not %q", errUsage, b)
 	}
 	cfg.Link.StatusInterval = seconds(lf.statusInterval)
-	cfg.Link.ConnectIntervalStart = seconds(lf.intervalStart)
+	cfg.Link.ConnectIntervalStart = max(seconds(lf.intervalStart), time.Nanosecond) // 0 is the default to link
 	cfg.Link.ConnectIntervalMult = lf.intervalMult
-	cfg.Link.ConnectIntervalMax = seconds(lf.intervalMax)
+	cfg.Link.ConnectIntervalMax = max(seconds(lf.intervalMax), time.Nanosecond)
 	cfg.Link.ReadTimeout = seconds(lf.readTimeout)
-	cfg.Link.ConnectCountMax = int(min(lf.countMax, math.MaxInt32))
+	if cmd.Flags().Changed("connect-count-max") {
+		// procstar exits once failures >= the max, so 0 exits after the
+		// first failure, as 1 does; link's 0 means no limit.
+		cfg.Link.ConnectCountMax = int(min(max(lf.countMax, 1), math.MaxInt32))
+	}
 	cfg.Link.WaitTimeout = seconds(float64(min(lf.waitTimeout, 1e9)))
 	if lf.waitTimeout == 0 {
 		cfg.Link.WaitTimeout = time.Nanosecond // at once, not the default

@@ -534,9 +534,18 @@ func TestLinkConnectCountMax(t *testing.T) {
 	srv := newFake(t, fakecontrol.Options{})
 	url := srv.URL()
 	srv.Stop()
-	a := startLinkAgent(t, nil, "--agent", "--agent-url", url, "--connect-interval-start", "0.05", "--connect-count-max", "3")
-	if code := a.wait(20 * time.Second); code != 1 {
-		t.Errorf("exit code %d, want 1; stderr: %s", code, a.stderr.String())
+	for _, tc := range []struct {
+		max      string
+		failures int
+	}{{"3", 3}, {"1", 1}, {"0", 1}} { // procstar: failures >= max, so 0 acts as 1
+		// A wait of 0 is procstar's "retry at once".
+		a := startLinkAgent(t, nil, "--agent", "--agent-url", url, "--connect-interval-start", "0", "--connect-count-max", tc.max)
+		if code := a.wait(20 * time.Second); code != 1 {
+			t.Errorf("max %s: exit code %d, want 1; stderr: %s", tc.max, code, a.stderr.String())
+		}
+		if n := strings.Count(a.stderr.String(), "connection attempt failed"); n != tc.failures-1 {
+			t.Errorf("max %s: %d failures logged before the last, want %d; stderr: %s", tc.max, n, tc.failures-1, a.stderr.String())
+		}
 	}
 }
 
