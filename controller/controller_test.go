@@ -597,11 +597,12 @@ func TestMetrics(t *testing.T) {
 		"procstar_procs{Running}":        0,
 		"procstar_starts_total":          2,
 		"procstar_exits_total{Exited}":   2,
+		"procstar_exits_total{TimedOut}": 0,
 		"procstar_spawn_latency_seconds": 2,
 		"procstar_capture_bytes_total":   0,
 	}
 	for k, v := range want {
-		if got[k] != v {
+		if g, ok := got[k]; !ok || g != v {
 			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], v, got)
 		}
 	}

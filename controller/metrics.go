@@ -54,6 +54,12 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 	for _, ph := range []v1.ProcPhase{v1.PhasePending, v1.PhaseRunning, v1.PhaseSucceeded, v1.PhaseFailed, v1.PhaseError, v1.PhaseUnknown} {
 		m.procs.WithLabelValues(string(ph)).Set(0)
 	}
+	// Every reason a run can end with has a series from the start, so
+	// that rate() and absent() see the first exit of each.
+	for _, r := range []string{v1.ReasonExited, v1.ReasonSignaled, v1.ReasonTimedOut, v1.ReasonKilled, v1.ReasonOOMKilled,
+		v1.ReasonExecFailed, v1.ReasonSetupFailed, v1.ReasonRestricted} {
+		m.exits.WithLabelValues(r).Add(0)
+	}
 	return m, nil
 }
 
