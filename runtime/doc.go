@@ -24,7 +24,12 @@
 //
 // The table is built in the parent from the spec alone, in list order,
 // then handed to syscall.ForkExec as ProcAttr.Files, which permutes it
-// safely in the child. Everything the runtime opens is O_CLOEXEC, the fds
+// safely in the child. File and null fds are opened by the agent, where
+// procstar opens them in the child: paths that name "this process"
+// (/dev/stdout, /dev/fd/N, /proc/self/fd/N) are mapped to the child's fd
+// so far, other /proc/self paths are refused, the spec's umask applies,
+// and a FIFO is opened without waiting for its other end (see
+// openNoBlock). Everything the runtime opens is O_CLOEXEC, the fds
 // the agent inherited from its parent are marked FD_CLOEXEC at package
 // initialisation, and New marks every other fd >= 3 open at that moment,
 // so an fd that is not in the table never reaches a child. Unlisted fds

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -216,6 +217,11 @@ func (r *Runtime) buildPlan(id string, spec *v1.ProcSpec, cwd string, pipes map[
 			if !filepath.IsAbs(path) {
 				path = filepath.Join(cwd, path)
 			}
+			path, err = childPath(path, lookup)
+			if err != nil {
+				fail(n, err)
+				continue
+			}
 			fd, err := openNoBlock(path, fl, mode)
 			if err != nil {
 				fail(n, err)
@@ -277,8 +283,52 @@ func (r *Runtime) buildPlan(id string, spec *v1.ProcSpec, cwd string, pipes map[
 	return pl
 }
 
+// childPath maps a path that names "this process" to what it names in the
+// child, which procstar opens it in: the agent opens file fds itself, where
+// /dev/stdout, /dev/fd/N and /proc/self/fd/N would name the agent's own
+// fds. Such a path becomes /proc/self/fd/M of the agent's fd M that the
+// child gets as N so far (lookup), which opens the same file anew, as the
+// child would; an fd the child does not have is EBADF. Other paths under
+// /proc/self name the agent and are refused.
+func childPath(path string, lookup func(int) int) (string, error) {
+	path = filepath.Clean(path)
+	n := -1
+	switch path {
+	case "/dev/stdin":
+		n = 0
+	case "/dev/stdout":
+		n = 1
+	case "/dev/stderr":
+		n = 2
+	default:
+		for _, dir := range []string{"/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/"} {
+			if rest, ok := strings.CutPrefix(path, dir); ok {
+				v, err := strconv.Atoi(rest)
+				if err != nil || v < 0 {
+					return "", unix.ENOENT
+				}
+				n = v
+			}
+		}
+		if n < 0 {
+			if path == "/proc/self" || strings.HasPrefix(path, "/proc/self/") || path == "/proc/thread-self" || strings.HasPrefix(path, "/proc/thread-self/") {
+				return "", fmt.Errorf("%s would name the agent, not the proc", path)
+			}
+			return path, nil
+		}
+	}
+	fd := lookup(n)
+	if fd < 0 {
+		return "", unix.EBADF
+	}
+	return "/proc/self/fd/" + strconv.Itoa(fd), nil
+}
+
 // openNoBlock opens path O_CLOEXEC|O_NONBLOCK (so a FIFO cannot block the
-// agent), then clears O_NONBLOCK for the child.
+// agent), then clears O_NONBLOCK for the child. Unlike procstar's open in
+// the child, an open of a FIFO does not wait for the other end: a writer
+// with no reader yet fails (ENXIO), and a reader may see EOF before its
+// writer comes.
 func openNoBlock(path string, flags int, mode uint32) (int, error) {
 	var fd int
 	var err error
