@@ -244,6 +244,33 @@ func TestDrainWaitsForEOF(t *testing.T) {
 	}
 }
 
+// TestDrainTimeoutSparesWriter: after a Drain gives up, a process still
+// holding the pipe (a killTree: false leftover) can go on writing: it is
+// not killed by SIGPIPE.
+func TestDrainTimeoutSparesWriter(t *testing.T) {
+	c := newCapture(t, &v1.CaptureFd{Mode: v1.CaptureMemory, Encoding: v1.EncodingUTF8}, Options{})
+	marker := filepath.Join(t.TempDir(), "wrote")
+	cmd := exec.Command("/bin/sh", "-c", "echo early; sleep 0.5; echo late; echo later; touch "+marker)
+	cmd.Stdout = c.ChildFile()
+	err := cmd.Start()
+	c.Started()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Drain(time.Now().Add(100 * time.Millisecond)) {
+		t.Fatal("Drain completed while the writer runs")
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the writer failed after the drain: %v", err)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatal("the writer did not finish:", err)
+	}
+	if out, _ := c.Bytes(); string(out) != "early\n" || !c.Status().DrainTimedOut {
+		t.Fatalf("output %q, status %+v", out, c.Status())
+	}
+}
+
 // TestFileOffsetUntouched: the parent reads while the child writes; the
 // child's writes must land exactly where it meant them to.
 func TestFileOffsetUntouched(t *testing.T) {

@@ -42,7 +42,8 @@ var defaultPipeSize = sync.OnceValue(func() int {
 // read end through the Go netpoller (the fd is nonblocking, so a reader
 // with nothing to read parks on epoll and holds no thread). Drain and Close
 // stop it with a read deadline and wait for it to end, so it never outlives
-// them.
+// them; after a Drain that timed out, discardRest reads the rest of the
+// pipe, and drops it, until EOF.
 type memCapture struct {
 	encoding v1.Encoding
 	w        *os.File // pipe write end, the child's; closed by Started
@@ -199,13 +200,45 @@ func (c *memCapture) Drain(deadline time.Time) bool {
 		c.stopReader()
 	}
 	t.Stop()
-	c.r.Close()
 	c.mu.Lock()
 	c.complete = c.eof
 	c.timedOut = !c.eof && c.readErr == nil
 	c.mu.Unlock()
+	if c.timedOut {
+		discardRest(c.r)
+	}
+	c.r.Close()
 	c.drained = true
 	return c.complete
+}
+
+// discardRest keeps reading, and dropping, what is still written to the
+// pipe of r after a Drain gave up on it, until EOF, through a duplicate of
+// its fd. Closing the read end instead would kill whatever still holds the
+// write end (a killTree: false leftover) with SIGPIPE at its next write;
+// procstar reads until EOF. The reader parks on epoll, holding no thread.
+func discardRest(r *os.File) {
+	rc, err := r.SyscallConn()
+	if err != nil {
+		return
+	}
+	dup := -1
+	_ = rc.Control(func(fd uintptr) {
+		dup, err = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	})
+	if err != nil || dup < 0 {
+		return
+	}
+	f := os.NewFile(uintptr(dup), "capture-pipe-rest") // nonblocking: pollable
+	go func() {
+		defer f.Close()
+		var buf [4096]byte
+		for {
+			if _, err := f.Read(buf[:]); err != nil {
+				return
+			}
+		}
+	}()
 }
 
 func (c *memCapture) Len() int64 {
