@@ -90,6 +90,11 @@ type Controller struct {
 	runCtx    context.Context // non-nil while Run runs
 	busy      int             // entries whose process is running or draining
 	scans     int64           // whole-table scans, for tests
+	// starts counts runtime starts in flight (Create's, and restarts),
+	// begun while accepting; startsDone is signalled as each ends, with
+	// its processes in the table. SetAccepting(false) waits for them.
+	starts     int
+	startsDone *sync.Cond
 }
 
 // entry is one proc in the table.
@@ -133,6 +138,7 @@ func New(opts Options) (*Controller, error) {
 		changed:        make(chan struct{}),
 		accepting:      true,
 	}
+	c.startsDone = sync.NewCond(&c.mu)
 	if c.clock == nil {
 		c.clock = RealClock{}
 	}
@@ -184,12 +190,33 @@ func (c *Controller) startWorkerLocked(e *entry) {
 
 // SetAccepting says whether new procs may be created. When ok is false,
 // Create (and Apply of a new proc) fail with ErrUnavailable
-// "agent shutting down: REASON", and procs due to restart are not.
+// "agent shutting down: REASON", and procs due to restart are not: those
+// backing off end at once. It returns once the starts already under way
+// have their processes in the table, so that a SignalAll after it reaches
+// every process there will be.
 func (c *Controller) SetAccepting(ok bool, reason string) {
 	c.mu.Lock()
 	c.accepting = ok
 	c.refusal = reason
+	for !ok && c.starts > 0 {
+		c.startsDone.Wait()
+	}
+	entries := make([]*entry, 0, len(c.procs))
+	if !ok {
+		for _, e := range c.procs {
+			entries = append(entries, e)
+		}
+	}
 	c.mu.Unlock()
+	for _, e := range entries {
+		wakeUp(e)
+	}
+}
+
+// endStartLocked ends a start begun while accepting (see starts).
+func (c *Controller) endStartLocked() {
+	c.starts--
+	c.startsDone.Broadcast()
 }
 
 // notFound is the error for an unknown name.
@@ -235,11 +262,13 @@ func (c *Controller) Create(ctx context.Context, procs []v1.Proc) ([]v1.Proc, er
 	for _, r := range reqs {
 		c.reserved[r.ID] = true
 	}
+	c.starts++
 	c.mu.Unlock()
 	unreserve := func() {
 		for _, r := range reqs {
 			delete(c.reserved, r.ID)
 		}
+		c.endStartLocked()
 	}
 
 	requested := time.Now()
@@ -377,7 +406,12 @@ func (c *Controller) Apply(ctx context.Context, proc v1.Proc, force bool) (v1.Pr
 	}
 	deleting := e.deleting
 	removed := e.removedCh
+	accepting, refusal := c.accepting, c.refusal
 	c.mu.Unlock()
+	if force && !accepting {
+		// The replacement could not be created: keep the old proc.
+		return v1.Proc{}, "", errdefs.New(errdefs.ErrUnavailable, "agent shutting down: "+refusal)
+	}
 	if !force {
 		if deleting {
 			return v1.Proc{}, "", errdefs.New(errdefs.ErrConflict, fmt.Sprintf("proc %s is being deleted; wait for it to go, or apply with --force", name))
@@ -481,8 +515,12 @@ func (c *Controller) Delete(ctx context.Context, name string, opts v1.DeleteOpti
 		c.mu.Unlock()
 		return v1.Proc{}, errdefs.New(errdefs.ErrFailedPrecondition, "process running: "+name)
 	}
+	// A process that has exited but whose output still drains is left to
+	// its worker, like a live one, so that the proc goes with its final
+	// status (a drain is bounded), not the Running of the moment.
+	draining := !live && e.cur != nil && !isClosed(e.cur.Done())
 	now := c.clock.Now().UTC()
-	if !live {
+	if !live && !draining {
 		obj := *e.obj
 		if obj.Metadata.DeletionTimestamp == nil {
 			obj.Metadata.DeletionTimestamp = &now

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -733,4 +734,145 @@ func TestReadOutputAt(t *testing.T) {
 	if _, err := h.c.ReadOutputAt(h.ctx, "p", 2, buf, 0); !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Fatalf("uncaptured fd: %v", err)
 	}
+}
+
+// TestShutdownDuringRestart: SetAccepting(false) waits for a restart
+// already under way, so that a SignalAll after it reaches the new
+// process, and a restart due after it does not happen.
+func TestShutdownDuringRestart(t *testing.T) {
+	h := newHarness(t, nil)
+	p := newProc("r")
+	p.Spec.RestartPolicy = v1.RestartAlways
+	h.create(p)
+	gate := make(chan struct{})
+	h.rt.mu.Lock()
+	h.rt.gate = gate
+	h.rt.mu.Unlock()
+	h.rt.last(t, "r").end(1)
+	// The backoff (10 s by default) runs out; the restart waits at the gate.
+	waitFor(t, h.c, "r", "backing off", phaseIs(v1.PhasePending))
+	h.clock.Advance(time.Minute)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		h.c.mu.Lock()
+		n := h.c.starts
+		h.c.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the restart never began")
+		}
+	}
+	stopped := make(chan struct{})
+	go func() { h.c.SetAccepting(false, "idling"); close(stopped) }()
+	select {
+	case <-stopped:
+		t.Fatal("SetAccepting returned while a restart was under way")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(gate)
+	<-stopped
+	if n := h.c.SignalAll(int(syscall.SIGTERM)); n != 1 {
+		t.Fatalf("SignalAll reached %d processes, want the restarted one", n)
+	}
+	if sent := h.rt.last(t, "r").sent(); len(sent) != 1 || sent[0] != "group:SIGTERM" {
+		t.Fatalf("signals to the new process: %v", sent)
+	}
+	// Its next end is final: no restart once not accepting.
+	h.rt.last(t, "r").end(0)
+	waitFor(t, h.c, "r", "terminal", terminal)
+	h.clock.Advance(time.Hour)
+	if n := h.rt.count("r"); n != 2 {
+		t.Fatalf("%d runs, want 2", n)
+	}
+}
+
+// TestBackoffEndsWhenShuttingDown: a proc backing off ends at once when
+// the controller stops accepting, not when its backoff would have run out.
+func TestBackoffEndsWhenShuttingDown(t *testing.T) {
+	h := newHarness(t, nil)
+	p := newProc("b")
+	p.Spec.RestartPolicy = v1.RestartAlways
+	h.create(p)
+	h.rt.last(t, "b").end(3)
+	waitFor(t, h.c, "b", "backing off", phaseIs(v1.PhasePending))
+	h.c.SetAccepting(false, "idling")
+	got := waitFor(t, h.c, "b", "failed", phaseIs(v1.PhaseFailed))
+	if got.Status.ExitCode == nil || *got.Status.ExitCode != 3 || h.rt.count("b") != 1 {
+		t.Fatalf("status %+v, runs %d", got.Status, h.rt.count("b"))
+	}
+}
+
+// TestForceApplyWhileShuttingDown: a force replace that could not create
+// the new proc keeps the old one.
+func TestForceApplyWhileShuttingDown(t *testing.T) {
+	h := newHarness(t, nil)
+	h.create(newProc("a"))
+	h.c.SetAccepting(false, "idling")
+	_, _, err := h.c.Apply(h.ctx, newProc("a", "/bin/false"), true)
+	if !errors.Is(err, errdefs.ErrUnavailable) || err.Error() != "agent shutting down: idling" {
+		t.Fatalf("Apply: %v", err)
+	}
+	if _, err := h.c.Get(h.ctx, "a"); err != nil {
+		t.Fatalf("the old proc is gone: %v", err)
+	}
+}
+
+// TestRestartStartFailureRetries: a restart whose start fails shows no
+// pid or exit of the last run, and is tried again after a backoff.
+func TestRestartStartFailureRetries(t *testing.T) {
+	h := newHarness(t, nil)
+	p := newProc("s")
+	p.Spec.RestartPolicy = v1.RestartAlways
+	h.create(p)
+	h.rt.mu.Lock()
+	h.rt.fail = errors.New("creating pipe: too many open files")
+	h.rt.mu.Unlock()
+	h.rt.last(t, "s").end(0)
+	waitFor(t, h.c, "s", "backing off", phaseIs(v1.PhasePending))
+	h.clock.Advance(time.Minute)
+	got := waitFor(t, h.c, "s", "a failed start", func(p *v1.Proc) bool {
+		return p != nil && len(p.Status.Errors) > 0
+	})
+	st := got.Status
+	if st.Phase != v1.PhasePending || st.Pid != 0 || st.ExitCode != nil || st.RestartCount != 1 ||
+		!v1.IsConditionTrue(st.Conditions, v1.ConditionTerminated) || v1.IsConditionTrue(st.Conditions, v1.ConditionStarted) {
+		t.Fatalf("status after a failed restart: %+v", st)
+	}
+	h.rt.mu.Lock()
+	h.rt.fail = nil
+	h.rt.mu.Unlock()
+	h.clock.Advance(time.Hour)
+	got = waitFor(t, h.c, "s", "running again", phaseIs(v1.PhaseRunning))
+	if got.Status.RestartCount != 2 || len(got.Status.Errors) != 0 || got.Status.Pid == 0 {
+		t.Fatalf("status after the retry: %+v", got.Status)
+	}
+}
+
+// TestDeleteWhileDraining: a proc deleted after its process exited but
+// before its output drained goes with its final status, once drained.
+func TestDeleteWhileDraining(t *testing.T) {
+	h := newHarness(t, nil)
+	h.create(newProc("d"))
+	fp := h.rt.last(t, "d")
+	fp.exit(0) // reaped; the captures still drain
+	w, err := h.c.Watch(h.ctx, nil, v1.FieldSelector{}, h.c.currentRV())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.c.Delete(h.ctx, "d", v1.DeleteOptions{RefuseRunning: true}); err != nil {
+		t.Fatalf("Delete of an exited proc: %v", err)
+	}
+	fp.finish()
+	waitFor(t, h.c, "d", "deleted", isGone)
+	for ev := range w {
+		if ev.Type != v1.Deleted {
+			continue
+		}
+		if ev.Object.Status.Phase != v1.PhaseSucceeded || !v1.IsConditionTrue(ev.Object.Status.Conditions, v1.ConditionTerminated) {
+			t.Fatalf("DELETED object status %s %+v, want Succeeded and Terminated", ev.Object.Status.Phase, ev.Object.Status.Conditions)
+		}
+		return
+	}
+	t.Fatal("no DELETED event")
 }

@@ -103,6 +103,8 @@ type fakeRuntime struct {
 	dieOn  map[string][]int
 	starts int
 	fail   error // returned by Start when set
+	// gate, when set, holds every Start until it is closed.
+	gate chan struct{}
 }
 
 func newFakeRuntime() *fakeRuntime {
@@ -110,6 +112,12 @@ func newFakeRuntime() *fakeRuntime {
 }
 
 func (r *fakeRuntime) Start(ctx context.Context, reqs []runtime.Request) ([]Process, error) {
+	r.mu.Lock()
+	gate := r.gate
+	r.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fail != nil {

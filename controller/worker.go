@@ -20,19 +20,23 @@ import (
 //	+--> Pending -------------> Running ---------------> Exited ------------------> Terminated
 //	|       |                     |                       ^   |                        |
 //	|       | start failed        | timeout, or deleted:  |   | done, the restart      | deleted
-//	|       +-----> Terminated    | stop signal to group  |   | policy says restart    v
-//	|                             v                       |   v                     Removed
-//	|                         Stopping ------exited-------+  BackingOff
-//	|                      (SIGKILL to the group when         |
-//	|                       the grace period ends)            |
+//	|       | (Terminated if the  | stop signal to group  |   | policy says restart    v
+//	|       | policy does not     v                       |   v                     Removed
+//	|       | restart)         Stopping ------exited------+  BackingOff -----------> Terminated
+//	|       |                 (SIGKILL to the group when      |  ^       not accepting
+//	|       |                  the grace period ends)         |  |
+//	|       +-------------------------------------------------|--+
 //	+--------------------------- backoff over ----------------+
 //
 // Create starts the first run itself, so a new proc begins in Running;
-// Pending is the start of a restart. Pending, BackingOff and Terminated
-// move to Removed as soon as the proc is deleted. Delete removes a proc
-// whose process has exited from the table at once (the worker then waits
-// for the drain before releasing the captures); a running one is stopped
-// first and removed by its worker once it has exited and drained.
+// Pending is the start of a restart. Once the controller stops accepting
+// (shutdown), nothing restarts: Pending, BackingOff and Exited go to
+// Terminated, with the last run's ending. Pending, BackingOff and
+// Terminated move to Removed as soon as the proc is deleted. Delete
+// removes a proc whose process has exited from the table at once (the
+// worker then waits for the drain before releasing the captures); a
+// running one is stopped first and removed by its worker once it has
+// exited and drained.
 //
 // Phases: Pending and BackingOff are Pending; Running, Stopping and Exited
 // are Running; Terminated is Succeeded, Failed or Error by how the last run
@@ -349,7 +353,15 @@ func (w *worker) start(ctx context.Context, now time.Time) {
 		w.state = stateRemoved
 		return
 	}
+	if !c.accepting {
+		// Shutting down since the restart was due: the last run's end
+		// is the proc's.
+		c.mu.Unlock()
+		w.state = stateTerminated
+		return
+	}
 	e.starting = true
+	c.starts++
 	c.mu.Unlock()
 
 	w.restartCount++
@@ -364,13 +376,26 @@ func (w *worker) start(ctx context.Context, now time.Time) {
 	if err == nil {
 		e.cur = procs[0]
 	}
+	c.endStartLocked()
 	c.mu.Unlock()
 	if err != nil {
+		// A run that never began: nothing of the last run's status
+		// (pid, exit) is this one's. The restart policy still holds: a
+		// transient failure (fds, memory, a cgroup) is retried after a
+		// backoff that grows as after a run that ended at once.
 		c.log.Error(err, "restarting proc", "proc", e.name)
+		w.runs++
 		w.startErr = err
+		w.final = &v1.ProcStatus{}
+		w.startedAt = now
 		w.end = ending{phase: v1.PhaseError, reason: v1.ReasonSetupFailed, message: err.Error()}
+		w.setCondition(v1.ConditionStarted, v1.ConditionFalse, w.end.reason, w.end.message, now)
 		w.setCondition(v1.ConditionTerminated, v1.ConditionTrue, w.end.reason, w.end.message, now)
-		w.state = stateTerminated
+		if w.wantsRestart() {
+			w.scheduleRestart(now)
+		} else {
+			w.state = stateTerminated
+		}
 		return
 	}
 	if old != nil {
