@@ -876,3 +876,34 @@ func TestDeleteWhileDraining(t *testing.T) {
 	}
 	t.Fatal("no DELETED event")
 }
+
+// TestTimeoutAfterReap: a timeout due just as the process ended on its
+// own (reaped, its end not yet seen) does not make its exit TimedOut.
+func TestTimeoutAfterReap(t *testing.T) {
+	h := newHarness(t, nil)
+	p := newProc("t")
+	p.Spec.Timeout = &v1.Timeout{Seconds: 1}
+	h.create(p)
+	fp := h.rt.last(t, "t")
+	fp.reap(0)
+	h.clock.Advance(2 * time.Second)
+	// The worker handles the timeout: it tries to stop the process and
+	// arms the SIGKILL of the grace period, a new timer.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		h.clock.mu.Lock()
+		armed := slices.ContainsFunc(h.clock.timers, func(t *fakeTimer) bool { return !t.fired })
+		h.clock.mu.Unlock()
+		if armed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the worker never handled the timeout")
+		}
+	}
+	close(fp.exited)
+	fp.finish()
+	got := waitFor(t, h.c, "t", "terminal", terminal)
+	if got.Status.Phase != v1.PhaseSucceeded || cond(&got, v1.ConditionTerminated).Reason != v1.ReasonExited {
+		t.Fatalf("status %s %+v, want Succeeded, Exited", got.Status.Phase, got.Status.Conditions)
+	}
+}

@@ -174,6 +174,7 @@ type fakeProc struct {
 	status   v1.ProcStatus
 	signals  []string // "group:SIGTERM" or "SIGTERM"
 	released bool
+	reaped   bool // set by reap: signals fail before Exited closes
 	output   []byte
 }
 
@@ -196,7 +197,10 @@ func (p *fakeProc) Status() v1.ProcStatus {
 }
 
 func (p *fakeProc) signal(sig int, group bool) error {
-	if isClosed(p.exited) {
+	p.mu.Lock()
+	reaped := p.reaped
+	p.mu.Unlock()
+	if reaped || isClosed(p.exited) {
 		return runtime.ErrNotRunning
 	}
 	name := signals.Name(sig)
@@ -279,6 +283,15 @@ func (p *fakeProc) sent() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.signals...)
+}
+
+// reap makes the process exit with code, but Exited not close yet, as
+// the runtime does while a trampoline's error pipe is still open.
+func (p *fakeProc) reap(code int) {
+	p.setExit(code)
+	p.mu.Lock()
+	p.reaped = true
+	p.mu.Unlock()
 }
 
 // exit makes the process exit with code (reaped, not yet drained).

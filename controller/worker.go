@@ -324,10 +324,14 @@ func (w *worker) stop(now time.Time, reason string, sig int, grace time.Duration
 	w.stopReason = reason
 	w.killAt = now.Add(grace)
 	if force || grace <= 0 {
-		w.kill()
-		return
+		sig = int(syscall.SIGKILL)
+		w.killSent = true
 	}
-	w.signalGroup(sig)
+	if !w.signalGroup(sig) {
+		// Reaped already, its end not yet seen: the process ended on
+		// its own, and its exit says how.
+		w.stopReason = ""
+	}
 }
 
 func (w *worker) kill() {
@@ -335,13 +339,19 @@ func (w *worker) kill() {
 	w.signalGroup(int(syscall.SIGKILL))
 }
 
-func (w *worker) signalGroup(sig int) {
+// signalGroup sends sig to the process group. It reports false when the
+// process had already been reaped.
+func (w *worker) signalGroup(sig int) bool {
 	err := w.proc.SignalGroup(sig)
-	if err != nil && !errors.Is(err, runtime.ErrNotRunning) {
+	if errors.Is(err, runtime.ErrNotRunning) {
+		return false
+	}
+	if err != nil {
 		w.c.log.Error(err, "signalling process group", "proc", w.e.name, "signal", signals.Name(sig))
-		return
+		return true
 	}
 	w.c.log.V(1).Info("signalled process group", "proc", w.e.name, "pid", w.proc.Pid(), "signal", signals.Name(sig))
+	return true
 }
 
 // start starts a new run (a restart: the first run is started by Create).
