@@ -138,21 +138,55 @@ func isZombie(pid int) bool {
 // Signal sends sig to every process in the group and its sub-cgroups and
 // returns how many it reached. A process that is gone (ESRCH) is not an
 // error; other failures are joined.
+//
+// It never signals a bare pid, which may have been reused by a process
+// elsewhere since cgroup.procs was read: it opens a pidfd for each pid,
+// reads cgroup.procs again, and signals through the pidfds whose pid is
+// still listed. A pidfd opened before the second read names the process
+// that was in the group then; if it has since gone, its signal is ESRCH.
 func (g *Group) Signal(sig unix.Signal) (int, error) {
-	pids, err := treePids(g.path)
-	if err != nil {
-		return 0, fmt.Errorf("signal cgroup %s: %w", g.path, err)
-	}
 	n := 0
 	var errs []error
-	for _, pid := range pids {
-		switch err := unix.Kill(pid, sig); {
-		case err == nil:
-			n++
-		case err == unix.ESRCH:
-		default:
-			errs = append(errs, fmt.Errorf("signal %d to pid %d: %w", sig, pid, err))
+	err := walkTree(g.path, func(dir string) error {
+		pids, err := readPids(filepath.Join(dir, "cgroup.procs"))
+		if err != nil || len(pids) == 0 {
+			return err
 		}
+		fds := make(map[int]int, len(pids))
+		defer func() {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+		}()
+		for _, pid := range pids {
+			fd, err := unix.PidfdOpen(pid, 0)
+			if err == nil {
+				fds[pid] = fd
+			} else if err != unix.ESRCH {
+				errs = append(errs, fmt.Errorf("pidfd_open %d: %w", pid, err))
+			}
+		}
+		still, err := readPids(filepath.Join(dir, "cgroup.procs"))
+		if err != nil {
+			return err
+		}
+		for _, pid := range still {
+			fd, ok := fds[pid]
+			if !ok {
+				continue // came in after the first read: next time
+			}
+			switch err := unix.PidfdSendSignal(fd, sig, nil, 0); {
+			case err == nil:
+				n++
+			case err == unix.ESRCH:
+			default:
+				errs = append(errs, fmt.Errorf("signal %d to pid %d: %w", sig, pid, err))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("signal cgroup %s: %w", g.path, err)
 	}
 	if len(errs) > 0 {
 		return n, fmt.Errorf("signal cgroup %s: %w", g.path, errors.Join(errs...))
@@ -160,29 +194,42 @@ func (g *Group) Signal(sig unix.Signal) (int, error) {
 	return n, nil
 }
 
-// treePids returns the pids of cgroup.procs of dir and of every cgroup
-// below it. A sub-cgroup that disappears while walking is skipped.
-func treePids(dir string) ([]int, error) {
-	pids, err := readPids(filepath.Join(dir, "cgroup.procs"))
-	if err != nil {
-		return nil, err
+// walkTree calls f for dir and every cgroup below it, parents first. A
+// sub-cgroup that disappears while walking is skipped.
+func walkTree(dir string, f func(dir string) error) error {
+	if err := f(dir); err != nil {
+		return err
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
 		}
-		sub, err := treePids(filepath.Join(dir, e.Name()))
+		err := walkTree(filepath.Join(dir, e.Name()), f)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
-		pids = append(pids, sub...)
+	}
+	return nil
+}
+
+// treePids returns the pids of cgroup.procs of dir and of every cgroup
+// below it. A sub-cgroup that disappears while walking is skipped.
+func treePids(dir string) ([]int, error) {
+	var pids []int
+	err := walkTree(dir, func(d string) error {
+		p, err := readPids(filepath.Join(d, "cgroup.procs"))
+		pids = append(pids, p...)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return pids, nil
 }
