@@ -24,6 +24,7 @@ import (
 	"procstar.dev/procstar/agent/link"
 	v1 "procstar.dev/procstar/api/v1"
 	"procstar.dev/procstar/controller"
+	"procstar.dev/procstar/internal/errdefs"
 	"procstar.dev/procstar/internal/version"
 	"procstar.dev/procstar/restapi"
 	"procstar.dev/procstar/runtime"
@@ -167,10 +168,10 @@ func Run(ctx context.Context, cfg Config) int {
 		sigs = ch
 	}
 
-	var procs []v1.Proc
+	var in input
 	if cfg.Input != "" {
 		var err error
-		procs, err = loadInput(cfg.Input, cfg.Stdin)
+		in, err = loadInput(cfg.Input, cfg.Stdin)
 		if err != nil {
 			fmt.Fprintf(cfg.Stderr, "failed to load %s: %v\n", cfg.Input, err)
 			return ExitUsage
@@ -224,9 +225,14 @@ func Run(ctx context.Context, cfg Config) int {
 		}
 	}
 
+	// The listener is bound before the input procs start, so that a bad
+	// address fails before anything runs, but it serves only after they
+	// have started, as procstar's services do: no client sees the table
+	// without them.
 	var srv *http.Server
+	var startServing func()
 	if cfg.Serve {
-		srv, err = a.serve(registry)
+		srv, startServing, err = a.serve(registry)
 		if err != nil {
 			log.Error(err, "cannot serve the HTTP API")
 			fmt.Fprintf(cfg.Stderr, "cannot serve the HTTP API: %v\n", err)
@@ -234,12 +240,18 @@ func Run(ctx context.Context, cfg Config) int {
 		}
 	}
 
-	if len(procs) > 0 {
-		if _, err := ctl.Create(ctx, procs); err != nil {
-			log.Error(err, "failed to start processes")
-			return ExitDataErr
+	if n, err := a.startInput(ctx, in); err != nil {
+		log.Error(err, "failed to start processes")
+		fmt.Fprintf(cfg.Stderr, "failed to start processes: %v\n", err)
+		if srv != nil {
+			_ = srv.Close()
 		}
-		log.V(LevelInfo).Info("started processes from specs", "count", len(procs))
+		return ExitDataErr
+	} else if n > 0 {
+		log.V(LevelInfo).Info("started processes from specs", "count", n)
+	}
+	if startServing != nil {
+		startServing()
 	}
 
 	go a.handleSignals(ctx, sigs)
@@ -294,17 +306,17 @@ const linkDoneGrace = 5 * time.Second
 
 // serve starts the HTTP API. It stops accepting new procs once the agent
 // leaves the active state, and stops serving at done (see Run).
-func (a *agent) serve(registry *prometheus.Registry) (*http.Server, error) {
+func (a *agent) serve(registry *prometheus.Registry) (*http.Server, func(), error) {
 	token, err := a.cfg.Listen.token()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := a.cfg.Listen.checkTLS(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ln, err := a.cfg.Listen.listen()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	v := version.Get()
 	handler := restapi.NewHandler(a.ctl, restapi.Options{
@@ -320,16 +332,18 @@ func (a *agent) serve(registry *prometheus.Registry) (*http.Server, error) {
 	// WriteTimeout: they would cut followed logs and watches, which stream
 	// for as long as the client wants.
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error(err, "HTTP API stopped")
+	start := func() {
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error(err, "HTTP API stopped")
+			}
+		}()
+		a.log.V(LevelInfo).Info("serving HTTP API", "addr", ln.Addr().String(), "auth", token != nil, "tls", a.cfg.Listen.TLSCert != "")
+		if a.cfg.Ready != nil {
+			a.cfg.Ready <- ln.Addr()
 		}
-	}()
-	a.log.V(LevelInfo).Info("serving HTTP API", "addr", ln.Addr().String(), "auth", token != nil, "tls", a.cfg.Listen.TLSCert != "")
-	if a.cfg.Ready != nil {
-		a.cfg.Ready <- ln.Addr()
 	}
-	return srv, nil
+	return srv, start, nil
 }
 
 // stopServer closes the listener and gives open requests a moment;
@@ -351,8 +365,19 @@ func (a *agent) ready() error {
 	return nil
 }
 
-// loadInput reads a spec file from path, or from stdin for "-".
-func loadInput(path string, stdin io.Reader) ([]v1.Proc, error) {
+// input is what a spec file holds: procstar specs, which start as
+// procstar starts them (see startInput), or v1 Procs, decoded, defaulted
+// and validated.
+type input struct {
+	specs map[string]wire.ProcSpec
+	procs []v1.Proc
+}
+
+// loadInput reads a spec file from path, or from stdin for "-". Like
+// procstar's, a file that does not parse is an error (exit 2), and so is
+// one that holds no procs at all (empty, or only comments), unless it is
+// a procstar document with an empty "specs".
+func loadInput(path string, stdin io.Reader) (input, error) {
 	var data []byte
 	var err error
 	if path == "-" {
@@ -361,9 +386,50 @@ func loadInput(path string, stdin io.Reader) ([]v1.Proc, error) {
 		data, err = os.ReadFile(path)
 	}
 	if err != nil {
-		return nil, err
+		return input{}, err
 	}
-	return DecodeSpecs(data)
+	if isProcstarJSON(data) {
+		specs, err := wire.DecodeSpecMap(data)
+		return input{specs: specs}, err
+	}
+	procs, err := DecodeSpecs(data)
+	if err == nil && len(procs) == 0 {
+		err = errors.New("no procs in the input")
+	}
+	return input{procs: procs}, err
+}
+
+// startInput starts the procs of the input file, and returns how many. A
+// procstar document is refused as procstar would refuse it at start-up,
+// with its first error in its words (wire.PrepareStart).
+func (a *agent) startInput(ctx context.Context, in input) (int, error) {
+	procs := in.procs
+	if in.specs != nil {
+		var err error
+		procs, err = wire.PrepareStart(in.specs, func(id string) (bool, error) {
+			_, err := a.ctl.Get(ctx, id)
+			if errors.Is(err, errdefs.ErrNotFound) {
+				return false, nil
+			}
+			return err == nil, err
+		})
+		if err != nil {
+			return 0, err
+		}
+		for i := range procs {
+			procs[i].SetDefaults()
+		}
+	}
+	if len(procs) == 0 {
+		return 0, nil
+	}
+	if _, err := a.ctl.Create(ctx, procs); err != nil {
+		if in.specs != nil {
+			return 0, errors.New(wire.StartErrorText(err, procs))
+		}
+		return 0, err
+	}
+	return len(procs), nil
 }
 
 // DecodeSpecs decodes a spec file in either form: procstar JSON

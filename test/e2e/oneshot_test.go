@@ -171,12 +171,17 @@ func TestExitCodes(t *testing.T) {
 		stderr string
 	}{
 		{"no mode", []string{good}, 65, "Specify at least one of"},
+		// A file that does not parse, or holds no procs, is a load
+		// failure (2); a procstar spec that procstar would refuse at
+		// start-up is a start failure (65), with procstar's error.
+		{"empty file", []string{"--print", write("empty.yaml", "# nothing\n")}, 2, "failed to load"},
+		{"bad fd name", []string{"--print", write("badfd.json", `{"specs": {"x": {"argv": ["/bin/true"], "fds": [["stdpot", "close"]]}}}`)}, 65, "failed to start processes: bad fd: stdpot"},
 		{"missing file", []string{"--print", filepath.Join(dir, "nope.yaml")}, 2, "failed to load"},
 		{"unknown field", []string{"--print", write("unknown.yaml", "apiVersion: procstar.dev/v1\nkind: Proc\nmetadata: {name: t}\nspec: {argv: [/bin/true], bogus: 1}\n")}, 2, "bogus"},
-		{"empty argv no exe", []string{"--print", write("empty.json", `{"specs": {"x": {"argv": []}}}`)}, 2, "argv"},
-		{"NUL in argv", []string{"--print", write("nul.json", `{"specs": {"x": {"argv": ["/bin/echo", "a\u0000b"]}}}`)}, 2, "argv"},
-		{"NUL in env", []string{"--print", write("nulenv.json", `{"specs": {"x": {"argv": ["/bin/true"], "env": {"vars": {"A": "x\u0000y"}}}}}`)}, 2, "env"},
-		{"huge fd", []string{"--print", write("hugefd.json", `{"specs": {"x": {"argv": ["/bin/true"], "fds": [["99999999999999999999", "close"]]}}}`)}, 2, "fd"},
+		{"empty argv no exe", []string{"--print", write("empty.json", `{"specs": {"x": {"argv": []}}}`)}, 65, "argv"},
+		{"NUL in argv", []string{"--print", write("nul.json", `{"specs": {"x": {"argv": ["/bin/echo", "a\u0000b"]}}}`)}, 65, "argv"},
+		{"NUL in env", []string{"--print", write("nulenv.json", `{"specs": {"x": {"argv": ["/bin/true"], "env": {"vars": {"A": "x\u0000y"}}}}}`)}, 65, "env"},
+		{"huge fd", []string{"--print", write("hugefd.json", `{"specs": {"x": {"argv": ["/bin/true"], "fds": [["99999999999999999999", "close"]]}}}`)}, 65, "fd"},
 		{"huge mode", []string{"--print", write("hugemode.json", `{"specs": {"x": {"argv": ["/bin/true"], "fds": [["stdout", {"file": {"path": "/dev/null", "mode": 1e30}}]]}}}`)}, 2, "mode"},
 		{"bad log level", []string{"--log-level", "loud", "--print", good}, 2, "log-level"},
 		{"unknown flag", []string{"--frobnicate", good}, 2, "frobnicate"},

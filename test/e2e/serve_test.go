@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -503,8 +504,11 @@ func TestServeSigtermWithClients(t *testing.T) {
 	}
 	// New work is refused while the agent drains.
 	var r httpResult
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		r = do(t, "POST", base+"/procs", "application/json", `{"specs": {"late": {"argv": ["/bin/true"]}}}`)
+	// A name per attempt: one accepted before the SIGTERM took effect
+	// must not make the next a duplicate.
+	for i, deadline := 0, time.Now().Add(20*time.Second); ; i++ {
+		time.Sleep(20 * time.Millisecond)
+		r = do(t, "POST", base+"/procs", "application/json", fmt.Sprintf(`{"specs": {"late-%d": {"argv": ["/bin/true"]}}}`, i))
 		if r.code == 400 {
 			break
 		}
