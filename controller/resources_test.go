@@ -3,6 +3,7 @@ package controller
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,6 +156,17 @@ func TestRunTimeout(t *testing.T) {
 		to := runTimeout(spec, &v1.ResourceStatus{Backend: runtime.BackendCgroup})
 		if to == nil || to.Seconds < 2 || to.Seconds >= 3 || to.GracePeriod() != 90*time.Second {
 			t.Fatalf("timeout %+v", to)
+		}
+	}
+	// systemd's infinity, extra or not, is no limit (the sum saturates).
+	spec.SystemdProperties.Scope.RuntimeMaxUSec = ptr(uint64(math.MaxUint64))
+	if to := runTimeout(spec, &v1.ResourceStatus{Backend: runtime.BackendCgroup}); to != nil {
+		t.Fatalf("infinity: timeout %+v", to)
+	}
+	spec.SystemdProperties.Scope.RuntimeMaxUSec = ptr(uint64(math.MaxUint64 - 10))
+	for range 20 {
+		if to := runTimeout(spec, &v1.ResourceStatus{Backend: runtime.BackendCgroup}); to != nil && to.Seconds < 1e12 {
+			t.Fatalf("near infinity: timeout %+v", to)
 		}
 	}
 	own := &v1.Timeout{Seconds: 7}

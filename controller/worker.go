@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"syscall"
@@ -491,7 +492,10 @@ func runTimeout(spec *v1.ProcSpec, rs *v1.ResourceStatus) *v1.Timeout {
 	}
 	usec := *sp.Scope.RuntimeMaxUSec
 	if extra := sp.Scope.RuntimeRandomizedExtraUSec; extra != nil && *extra > 0 {
-		usec += rand.Uint64N(*extra)
+		usec += min(rand.Uint64N(*extra), math.MaxUint64-usec) // saturating, as systemd's
+	}
+	if usec == math.MaxUint64 {
+		return nil // systemd's infinity: no limit
 	}
 	grace := systemdStopGrace
 	return &v1.Timeout{Seconds: float64(usec) / 1e6, Signal: "SIGTERM", GracePeriodSeconds: &grace}

@@ -16,6 +16,10 @@ var ErrInvalid = errors.New("invalid")
 // MaxFd is the largest fd number a spec may name.
 const MaxFd = 65535
 
+// MaxCPUMillicores bounds resources.cpuMax: a million CPUs, whose quota
+// (100 s per 100 ms period) is well inside the kernel's.
+const MaxCPUMillicores = 1_000_000_000
+
 // MaxNameLen is the longest metadata.name, in bytes.
 const MaxNameLen = 253
 
@@ -222,6 +226,11 @@ func (s *ProcSpec) ValidateFields(path string) ErrorList {
 				errs.add(child(path, "systemdProperties.scope.oomPolicy"), "must be continue, stop or kill, not %q", *p)
 			}
 		}
+		// systemd refuses TasksMax=0 (out of range): refuse it here, not
+		// after the fork.
+		if t := s.SystemdProperties.Slice.TasksMax; t != nil && *t < 1 {
+			errs.add(child(path, "systemdProperties.slice.tasksMax"), "must be 1 or more")
+		}
 	}
 	if s.Resources != nil {
 		errs = append(errs, s.Resources.validate(child(path, "resources"))...)
@@ -401,8 +410,10 @@ func (r *Resources) validate(path string) ErrorList {
 		}
 	}
 	if r.CPUMax != nil {
-		if _, err := r.CPUMax.Millicores(); err != nil {
+		if m, err := r.CPUMax.Millicores(); err != nil {
 			errs.add(child(path, "cpuMax"), "%s", err.Error())
+		} else if m > MaxCPUMillicores {
+			errs.add(child(path, "cpuMax"), "must be at most %d CPUs", MaxCPUMillicores/1000)
 		}
 	}
 	if w := r.CPUWeight; w != nil && (*w < 1 || *w > 10000) {

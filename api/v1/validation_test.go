@@ -144,6 +144,15 @@ func TestValidateEveryProblem(t *testing.T) {
 		}, []string{
 			`spec.systemdProperties.scope.oomPolicy: must be continue, stop or kill, not "panic"`,
 		}},
+		{"huge cpuMax", func(p *Proc) { p.Spec.Resources = &Resources{CPUMax: q("1e11")} }, []string{
+			"spec.resources.cpuMax: must be at most 1000000 CPUs",
+		}},
+		{"systemd tasksMax 0", func(p *Proc) {
+			zero := uint64(0)
+			p.Spec.SystemdProperties = &SystemdProperties{Slice: SystemdSlice{TasksMax: &zero}}
+		}, []string{
+			"spec.systemdProperties.slice.tasksMax: must be 1 or more",
+		}},
 		{"oomPolicy ok", func(p *Proc) {
 			p.Spec.SystemdProperties = &SystemdProperties{Scope: SystemdScope{OOMPolicy: s("continue")}}
 		}, nil},
