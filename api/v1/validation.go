@@ -118,13 +118,25 @@ func (m *ObjectMeta) ValidateFields(path string) ErrorList {
 	if err := ValidateName(m.Name); err != nil {
 		errs.add(child(path, "name"), "%s", err.Error())
 	}
-	for _, k := range sortedKeys(m.Labels) {
-		v := m.Labels[k]
+	errs = append(errs, validateLabels(child(path, "labels"), m.Labels)...)
+	return errs
+}
+
+// validateLabels checks labels as Kubernetes does (a key is [prefix/]name,
+// a value empty or a name), so that a label selector can name every label
+// a proc can have.
+func validateLabels(path string, labels map[string]string) ErrorList {
+	var errs ErrorList
+	for _, k := range sortedKeys(labels) {
 		if k == "" {
-			errs.add(child(path, "labels"), "keys must not be empty")
+			errs.add(path, "keys must not be empty")
+			continue
 		}
-		if strings.IndexByte(k, 0) >= 0 || strings.IndexByte(v, 0) >= 0 {
-			errs.add(key(child(path, "labels"), k), "must not contain NUL")
+		if err := validateLabelKey(k); err != nil {
+			errs.add(key(path, k), "key %s", err.Error())
+		}
+		if err := validateLabelValue(labels[k]); err != nil {
+			errs.add(key(path, k), "value %s", err.Error())
 		}
 	}
 	return errs

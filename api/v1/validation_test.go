@@ -144,6 +144,14 @@ func TestValidateEveryProblem(t *testing.T) {
 		}, []string{
 			`spec.systemdProperties.scope.oomPolicy: must be continue, stop or kill, not "panic"`,
 		}},
+		{"labels", func(p *Proc) {
+			p.Metadata.Labels = map[string]string{"my key": "x", "team": "data eng", "ok": strings.Repeat("v", 64), "a": "x,y", "ex.com/n": "fine"}
+		}, []string{
+			`metadata.labels[a]: value must consist of letters, digits, '-', '_' or '.', not ","`,
+			"metadata.labels[my key]: key must consist of letters, digits, '-', '_' or '.', not \" \"",
+			"metadata.labels[ok]: value must be at most 63 characters",
+			`metadata.labels[team]: value must consist of letters, digits, '-', '_' or '.', not " "`,
+		}},
 		{"huge cpuMax", func(p *Proc) { p.Spec.Resources = &Resources{CPUMax: q("1e11")} }, []string{
 			"spec.resources.cpuMax: must be at most 1000000 CPUs",
 		}},
