@@ -66,6 +66,11 @@ func setupResources(ctx context.Context, cfg ResourceConfig, log logr.Logger) (*
 	if backend == "" {
 		backend = BackendAuto
 	}
+	if backend == BackendAuto && cfg.CgroupRoot != "" {
+		// An explicit root asks for the cgroup backend: auto would pick
+		// systemd first and ignore it.
+		backend = BackendCgroup
+	}
 	var reasons []string
 	switch backend {
 	case BackendAuto, BackendSystemd:

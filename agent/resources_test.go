@@ -62,6 +62,16 @@ func TestSetupResourcesBackends(t *testing.T) {
 		if s.info.Backend != BackendSystemd || s.opts.Systemd == nil || !strings.Contains(s.info.Detail, fakesystemd.Version) {
 			t.Fatalf("setup %+v (mount %s)", s.info, mount)
 		}
+		// An explicit --cgroup-root asks for the cgroup backend, even
+		// where systemd answers: here it is no cgroup2 directory.
+		s2, err := setupResources(ctx, ResourceConfig{SystemdAddress: f.Address(), CgroupRoot: t.TempDir()}, log)
+		if err == nil {
+			s2.close()
+			t.Fatalf("--cgroup-root ignored: backend %s", s2.info.Backend)
+		}
+		if !strings.Contains(err.Error(), "cgroup backend") {
+			t.Fatalf("err %v", err)
+		}
 	})
 }
 

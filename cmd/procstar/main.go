@@ -88,7 +88,7 @@ or - for standard input.`,
 	f.DurationVar(&cfg.DeleteGrace, "delete-grace", 5*time.Second, "at shutdown, how long clients get to collect and delete finished procs")
 	f.StringVar(&cfg.TempDir, "capture-dir", "", "directory for tempfile captures (default $TMPDIR or /tmp)")
 	f.StringVar(&cfg.Resources.Backend, "resource-backend", agent.BackendAuto, "how procs' resources are controlled: auto (systemd, else a delegated cgroup v2 subtree, else none), systemd, cgroup or none")
-	f.StringVar(&cfg.Resources.CgroupRoot, "cgroup-root", "", "cgroup v2 `DIR` to make procs' cgroups in (default: the agent's own cgroup, when delegated with Delegate=yes)")
+	f.StringVar(&cfg.Resources.CgroupRoot, "cgroup-root", "", "cgroup v2 `DIR` to make procs' cgroups in; implies the cgroup backend under auto (default: the agent's own cgroup, when delegated with Delegate=yes)")
 	f.StringVar(&lf.resourceLimits, "resource-limits", "enforce", "enforce: refuse procs whose spec.resources limits cannot be enforced; best-effort: run them, with condition ResourcesEnforced=False (limits from procstar's systemd_properties alone are always best effort, as procstar ignores them without systemd)")
 	f.StringVar(&cfg.Resources.SystemdAddress, "systemd-address", "", "D-Bus `ADDRESS` of the systemd manager (default: the system bus as root, else the user bus)")
 	_ = f.MarkHidden("systemd-address")
