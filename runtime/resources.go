@@ -501,7 +501,37 @@ func (p *Proc) signalTree(sig int) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), finalizeTimeout)
 	defer cancel()
-	return p.res.unit.Kill(ctx, sig)
+	err := p.res.unit.Kill(ctx, sig)
+	if err == nil || p.rt == nil {
+		return err
+	}
+	// systemd did not do it (the bus dropped, say): the tree is still the
+	// slice's cgroup, which the kernel signals as well.
+	dir := p.rt.unitDir(p.res)
+	if dir == "" {
+		return err
+	}
+	g := cgroup.At(dir)
+	var ferr error
+	if sig == int(syscall.SIGKILL) {
+		ferr = g.Kill()
+	} else {
+		_, ferr = g.Signal(syscall.Signal(sig))
+	}
+	if ferr != nil {
+		return errors.Join(err, ferr)
+	}
+	p.rt.log.Info("systemd did not signal the proc's unit; its cgroup was signalled instead", "proc", p.id, "error", err.Error())
+	return nil
+}
+
+// unitDir is the cgroup directory of a proc's slice (systemd backend), or
+// "" when it is not known.
+func (r *Runtime) unitDir(res *resources) string {
+	if res.status.Cgroup == "" || r.cgroupMount == "" {
+		return ""
+	}
+	return filepath.Join(r.cgroupMount, filepath.Clean("/"+res.status.Cgroup))
 }
 
 // finalizeResources runs after the main process has been reaped, off the
@@ -541,15 +571,17 @@ func (r *Runtime) finalizeResources(p *Proc) (remove func()) {
 		remove = func() { r.removeGroup(g, populated) }
 	case res.unit != nil:
 		u := res.unit
-		dir := ""
-		if res.status.Cgroup != "" && r.cgroupMount != "" {
-			// Clean under "/" first: no ".." can lead out of the mount.
-			dir = filepath.Join(r.cgroupMount, filepath.Clean("/"+res.status.Cgroup))
-		}
+		dir := r.unitDir(res)
 		// Usually the main process was alone: no KillUnit round trip.
 		if populated, err := cgroup.Populated(dir); kt && (dir == "" || err != nil || populated) {
 			if err := u.Kill(ctx, int(syscall.SIGKILL)); err != nil {
 				log.V(1).Info("killing the proc's scope", "unit", u.Scope(), "error", err.Error())
+				if dir != "" {
+					// systemd did not answer: kill the slice's cgroup.
+					if err := cgroup.At(dir).Kill(); err != nil {
+						log.Error(err, "killing the proc's slice cgroup", "cgroup", dir)
+					}
+				}
 			}
 			if dir != "" {
 				if err := cgroup.WaitEmpty(ctx, dir); err != nil {
@@ -564,18 +596,20 @@ func (r *Runtime) finalizeResources(p *Proc) (remove func()) {
 			}
 			acct = a
 		}
-		populated, err := cgroup.Populated(dir)
-		if !kt && dir != "" && err == nil && populated {
-			log.Info("leaving the proc's slice running: it still has processes and killTree is false", "unit", u.Slice())
-			break
-		}
-		remove = func() {
+		stop := func() {
 			ctx, cancel := context.WithTimeout(context.Background(), finalizeTimeout)
 			defer cancel()
 			if err := u.Stop(ctx); err != nil {
 				log.Error(err, "stopping the proc's slice", "unit", u.Slice())
 			}
 		}
+		populated, err := cgroup.Populated(dir)
+		if !kt && dir != "" && err == nil && populated {
+			log.Info("leaving the proc's slice running until its processes are gone: killTree is false", "unit", u.Slice())
+			r.whenEmpty(dir, stop, func() {})
+			break
+		}
+		remove = stop
 	}
 	var pc *v1.PerfCounters
 	if p.perf != nil {
@@ -617,33 +651,41 @@ func (r *Runtime) quickFinalize(p *Proc) bool {
 	return true
 }
 
+// whenEmpty runs f in the background once the cgroup at dir has no
+// processes left (a killTree: false proc's leftovers), or leave if it
+// gives up first: when the Runtime closes.
+func (r *Runtime) whenEmpty(dir string, f, leave func()) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		r.log.Info("leaving a cgroup with processes behind at close", "cgroup", dir)
+		leave()
+		return
+	}
+	r.bgWG.Add(1)
+	r.mu.Unlock()
+	go func() {
+		defer r.bgWG.Done()
+		if err := cgroup.WaitEmpty(r.bgCtx, dir); err != nil {
+			r.log.Info("leaving a cgroup with processes behind", "cgroup", dir, "error", err.Error())
+			leave()
+			return
+		}
+		f()
+	}()
+}
+
 // removeGroup removes an empty cgroup now, or one with processes left (a
 // killTree: false proc's leftovers) once it empties, until Close.
 func (r *Runtime) removeGroup(g *cgroup.Group, populated bool) {
-	if populated {
-		r.mu.Lock()
-		if r.closed {
-			r.mu.Unlock()
-			r.log.Info("leaving a cgroup with processes behind at close", "cgroup", g.Path())
-			g.Leave()
-			return
+	remove := func() {
+		if err := g.Remove(); err != nil {
+			r.log.Error(err, "removing a cgroup", "cgroup", g.Path())
 		}
-		r.bgWG.Add(1)
-		r.mu.Unlock()
-		go func() {
-			defer r.bgWG.Done()
-			if err := g.WaitEmpty(r.bgCtx); err != nil {
-				r.log.Info("leaving a cgroup with processes behind", "cgroup", g.Path(), "error", err.Error())
-				g.Leave()
-				return
-			}
-			if err := g.Remove(); err != nil {
-				r.log.Error(err, "removing a cgroup", "cgroup", g.Path())
-			}
-		}()
+	}
+	if populated {
+		r.whenEmpty(g.Path(), remove, g.Leave)
 		return
 	}
-	if err := g.Remove(); err != nil {
-		r.log.Error(err, "removing a cgroup", "cgroup", g.Path())
-	}
+	remove()
 }

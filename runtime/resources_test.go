@@ -795,3 +795,57 @@ func TestProcessGroupKillAtExit(t *testing.T) {
 		t.Fatal("leftover killed despite killTree: false")
 	}
 }
+
+// TestSystemdBusLostStillKills: with the D-Bus connection gone, stopping
+// a proc still kills its tree, through the slice's cgroup.
+func TestSystemdBusLostStillKills(t *testing.T) {
+	rt, _, _ := fakeSystemdRT(t, fakesystemd.Options{}, false)
+	ps, err := rt.Start(context.Background(), []Request{{ID: "p", Spec: shSpec("sleep 30 & echo $!; wait")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := ps[0]
+	t.Cleanup(func() { p.Release() })
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); out == ""; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no grandchild pid")
+		}
+		b, _ := p.Output(1)
+		out = strings.TrimSpace(string(b))
+	}
+	rt.opts.Systemd.Close() // as if the bus dropped
+	if err := p.SignalGroup(int(syscall.SIGKILL)); err != nil {
+		t.Fatalf("SignalGroup without the bus: %v", err)
+	}
+	waitDone(t, p, 10*time.Second)
+	if st := p.Status(); st.Signal != "SIGKILL" {
+		t.Fatalf("status %+v", st)
+	}
+	waitGone(t, pidsOf(t, out))
+}
+
+// TestSystemdKillTreeOffSliceStops: a killTree: false proc's slice stays
+// while its leftovers run, and is stopped once they are gone.
+func TestSystemdKillTreeOffSliceStops(t *testing.T) {
+	rt, f, _ := fakeSystemdRT(t, fakesystemd.Options{}, false)
+	spec := shSpec("setsid sleep 0.5 >/dev/null 2>&1 & echo $!")
+	spec.KillTree = ptr(false)
+	p, _ := run(t, rt, spec)
+	pids := pidsOf(t, output(t, p, 1))
+	if !alive(pids[0]) {
+		t.Fatal("leftover killed despite killTree: false")
+	}
+	if err := p.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Units()) == 0 {
+		t.Fatal("units stopped while the leftover runs")
+	}
+	waitGone(t, pids)
+	for deadline := time.Now().Add(10 * time.Second); len(f.Units()) != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("units left after the leftover exited: %v", f.Units())
+		}
+	}
+}

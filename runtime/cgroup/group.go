@@ -30,6 +30,13 @@ type Group struct {
 	removed bool
 }
 
+// At is the cgroup at dir, which another manager owns (a systemd unit's),
+// for Kill, Signal and Populated only: it holds no fd and Remove must not
+// be called on it.
+func At(dir string) *Group {
+	return &Group{path: dir, log: logr.Discard(), fd: -1}
+}
+
 // Path returns the group's absolute directory.
 func (g *Group) Path() string { return g.path }
 
