@@ -52,8 +52,13 @@ or - for standard input.`,
 			if !ok {
 				return fmt.Errorf("%w: invalid value %q for '--log-level <LOG_LEVEL>' [possible values: trace, debug, info, warn, error]", errUsage, logLevel)
 			}
-			if cfg.Listen.Port < 1 || cfg.Listen.Port > 65535 {
-				return fmt.Errorf("%w: --serve-port %d is not a port number (1-65535)", errUsage, cfg.Listen.Port)
+			// 0 is any free port, as procstar's u16 allows; the log
+			// says which.
+			if cfg.Listen.Port < 0 || cfg.Listen.Port > 65535 {
+				return fmt.Errorf("%w: --serve-port %d is not a port number (0-65535)", errUsage, cfg.Listen.Port)
+			}
+			if cfg.Listen.Port == 0 && cfg.Listen.Addr == "" {
+				cfg.Listen.Addr = "127.0.0.1:0" // Config takes a Port of 0 as the default
 			}
 			if err := lf.apply(cmd, &cfg); err != nil {
 				return err

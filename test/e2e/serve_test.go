@@ -42,7 +42,12 @@ var servingRE = regexp.MustCompile(`serving HTTP API\s+\{"addr": "([^"]+)"`)
 // flags and waits until it listens. It is stopped at the end of the test.
 func startAgent(t *testing.T, extra ...string) *agentProc {
 	t.Helper()
-	args := append([]string{"--serve", "--serve-addr", "127.0.0.1:0", "--log-level", "info", "--delete-grace", "100ms"}, extra...)
+	return startAgentArgs(t, append([]string{"--serve", "--serve-addr", "127.0.0.1:0", "--log-level", "info", "--delete-grace", "100ms"}, extra...)...)
+}
+
+// startAgentArgs is startAgent with all of procstar's arguments given.
+func startAgentArgs(t *testing.T, args ...string) *agentProc {
+	t.Helper()
 	a := &agentProc{cmd: exec.Command(procstarBin, args...), stderr: &syncBuffer{}, done: make(chan error, 1)}
 	a.cmd.Stderr = a.stderr
 	if err := a.cmd.Start(); err != nil {
@@ -580,4 +585,16 @@ func writeTestPKI(t *testing.T, dir string) (caFile, certFile, keyFile string) {
 		return p
 	}
 	return write("ca.pem", "CERTIFICATE", caDER), write("server.pem", "CERTIFICATE", srvDER), write("server-key.pem", "EC PRIVATE KEY", keyDER)
+}
+
+// TestServePortZero: --serve-port 0, as procstar's u16 allows, serves on
+// a free port, which the log names.
+func TestServePortZero(t *testing.T) {
+	a := startAgentArgs(t, "--serve", "--serve-port", "0", "--log-level", "info", "--delete-grace", "100ms")
+	if strings.HasSuffix(a.addr, ":0") || strings.HasSuffix(a.addr, ":3000") {
+		t.Fatalf("address %s", a.addr)
+	}
+	if r := do(t, "GET", "http://"+a.addr+"/healthz", "", ""); r.code != 200 {
+		t.Fatalf("healthz: %d %s", r.code, r.body)
+	}
 }
