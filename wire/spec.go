@@ -616,11 +616,10 @@ func (s *SystemdSlice) decode(data []byte, path string) error {
 // tempfile, encoding base64 (procstar's null), attached true, open flags
 // Default, file mode 0666. Fd names are kept as written.
 //
-// procstar inherits every fd a spec does not list. The result leaves
-// spec.closeOtherFds unset, whose v1 meaning (true) still inherits fds 0, 1
-// and 2 from the agent but closes fds above 2 that the spec does not list;
-// those are the agent's own fds, which a procstar spec has no good reason
-// to rely on.
+// procstar inherits every fd a spec does not list, so the result has
+// spec.closeOtherFds false: the child inherits the fds the agent itself
+// inherited (a shell's "procstar spec.json 5>file"), never one the agent
+// opened.
 func DecodeSpecs(data []byte) ([]v1.Proc, error) {
 	specs, err := DecodeSpecMap(data)
 	if err != nil {
@@ -704,6 +703,9 @@ func (p ProcSpec) toV1(path string) (v1.ProcSpec, error) {
 	if sp := p.SystemdProperties.toV1(); sp != nil {
 		out.SystemdProperties = sp
 	}
+	// procstar's child inherits every fd it does not list.
+	inherit := false
+	out.CloseOtherFds = &inherit
 	return out, nil
 }
 

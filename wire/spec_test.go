@@ -60,16 +60,18 @@ func TestDecodeSpecsReference(t *testing.T) {
 			Slice: v1.SystemdSlice{MemoryAccounting: ptr(true), MemoryMax: ptr(uint64(268435456)),
 				MemorySwapMax: ptr(uint64(0)), TasksAccounting: ptr(true), TasksMax: ptr(uint64(512))},
 		},
+		CloseOtherFds: ptr(false),
 	}
 	if !reflect.DeepEqual(procs[1].Spec, want) {
 		t.Errorf("example:\n got %+v\nwant %+v", procs[1].Spec, want)
 	}
-	empty := v1.ProcSpec{Env: v1.EnvSpec{Inherit: &v1.EnvInherit{All: true}}}
+	empty := v1.ProcSpec{Env: v1.EnvSpec{Inherit: &v1.EnvInherit{All: true}}, CloseOtherFds: ptr(false)}
 	if !reflect.DeepEqual(procs[0].Spec, empty) {
 		t.Errorf("empty: %+v", procs[0].Spec)
 	}
-	if procs[2].Spec.CloseOtherFds != nil {
-		t.Error("closeOtherFds must stay unset")
+	// procstar's child inherits every fd it does not list.
+	if c := procs[2].Spec.CloseOtherFds; c == nil || *c {
+		t.Error("closeOtherFds must be false")
 	}
 }
 

@@ -312,3 +312,36 @@ func TestBinaryOutputRoundTripsThroughBase64(t *testing.T) {
 		t.Fatalf("decoded %d bytes (%v), want the 256 byte values in order", len(got), err)
 	}
 }
+
+// TestProcstarSpecInheritsFds: as procstar's, the child of a procstar
+// spec inherits the fds the agent was started with that it does not list
+// ("procstar spec.json 3>file"), and a v1 spec's does not by default.
+func TestProcstarSpecInheritsFds(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, spec, want string
+	}{
+		{"procstar", `{"specs": {"x": {"argv": ["/bin/sh", "-c", "echo hi >&3"]}}}`, "hi\n"},
+		{"v1", "apiVersion: procstar.dev/v1\nkind: Proc\nmetadata: {name: x}\nspec: {argv: [/bin/sh, -c, 'echo hi >&3']}\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := filepath.Join(dir, tc.name+".spec")
+			if err := os.WriteFile(spec, []byte(tc.spec), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err := os.Create(filepath.Join(dir, tc.name+".out"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer out.Close()
+			cmd := exec.Command(procstarBin, "--exit", spec)
+			cmd.ExtraFiles = []*os.File{out} // fd 3
+			if b, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%v: %s", err, b)
+			}
+			if b, _ := os.ReadFile(out.Name()); string(b) != tc.want {
+				t.Fatalf("fd 3 got %q, want %q", b, tc.want)
+			}
+		})
+	}
+}
