@@ -603,10 +603,19 @@ func (r *Runtime) finalizeResources(p *Proc) (remove func()) {
 				log.Error(err, "stopping the proc's slice", "unit", u.Slice())
 			}
 		}
-		populated, err := cgroup.Populated(dir)
-		if !kt && dir != "" && err == nil && populated {
-			log.Info("leaving the proc's slice running until its processes are gone: killTree is false", "unit", u.Slice())
-			r.whenEmpty(dir, stop, func() {})
+		if !kt {
+			// Stopping the slice would kill the leftovers killTree false
+			// keeps: stop it only once it is known to be empty.
+			populated, err := cgroup.Populated(dir)
+			switch {
+			case dir == "" || err != nil:
+				log.Info("leaving the proc's slice: its cgroup cannot be read and killTree is false", "unit", u.Slice())
+			case populated:
+				log.Info("leaving the proc's slice running until its processes are gone: killTree is false", "unit", u.Slice())
+				r.whenEmpty(dir, stop, func() {})
+			default:
+				remove = stop
+			}
 			break
 		}
 		remove = stop

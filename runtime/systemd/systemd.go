@@ -280,9 +280,20 @@ func (m *Manager) StopLeftovers(ctx context.Context) (stopped, left []string, er
 			continue
 		}
 		u := &Unit{m: m, name: name, slice: us.Name, scope: name + ".scope"}
+		// Stopping a slice kills what is in it: stop it only when it has
+		// no cgroup, or one known to be empty. One whose cgroup cannot
+		// be read is left, as if it had processes.
 		cg, err := u.ControlGroup(ctx)
-		// A cgroup that cannot be read counts as empty.
-		if populated, perr := cgroup.Populated(filepath.Join(m.cgroupMount, filepath.Clean("/"+cg))); err == nil && perr == nil && populated {
+		if err == nil && cg != "" {
+			var populated bool
+			populated, err = cgroup.Populated(filepath.Join(m.cgroupMount, filepath.Clean("/"+cg)))
+			if err == nil && populated {
+				left = append(left, us.Name)
+				continue
+			}
+		}
+		if err != nil {
+			m.log.Info("leaving a slice whose cgroup cannot be read", "unit", us.Name, "error", err.Error())
 			left = append(left, us.Name)
 			continue
 		}

@@ -675,3 +675,35 @@ func TestStopLeftoversSparesRunningAgents(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestStopLeftoversLeavesUnreadable: a slice whose cgroup cannot be read
+// (here, the manager was told a wrong cgroup2 mount) is left, not
+// stopped: stopping it would kill whatever it holds.
+func TestStopLeftoversLeavesUnreadable(t *testing.T) {
+	mount, root := testCgroup(t)
+	f, dead := connect(t, fakesystemd.Options{CgroupRoot: root, CgroupMount: mount})
+	systemd.SetOwner(dead, exitedPid(t), 1)
+	ctx := context.Background()
+	live := exec.Command("sleep", "100")
+	if err := live.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = live.Process.Kill(); _ = live.Wait() })
+	u, err := dead.Start(ctx, live.Process.Pid, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead.Close()
+	m, err := systemd.Connect(ctx, systemd.Options{Address: f.Address(), CgroupMount: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	stopped, left, err := m.StopLeftovers(ctx)
+	if err != nil || len(stopped) != 0 || !reflect.DeepEqual(left, []string{u.Slice()}) {
+		t.Fatalf("stopped %v, left %v, err %v; want %s left", stopped, left, err, u.Slice())
+	}
+	if _, ok := f.Units()[u.Scope()]; !ok {
+		t.Errorf("%s was stopped with its process running", u.Scope())
+	}
+}
