@@ -519,10 +519,15 @@ func (r *Runtime) startOne(ctx context.Context, req Request, pipes map[pipeKey]*
 
 	pl := r.buildPlan(req.ID, spec, cwd, pipes)
 	defer goruntime.KeepAlive(pl.keep)
+	// closeAll gives up the plan for a proc that will not start: its fds
+	// are closed, and its captures stay, empty and complete, as
+	// procstar's are for a child that did not exec.
 	closeAll := func() {
 		pl.close()
+		p.captures = pl.capture
 		for _, c := range pl.capture {
-			c.Close()
+			c.Started() // no writer is left: EOF at once
+			c.Drain(time.Now().Add(time.Second))
 		}
 	}
 	var lim unix.Rlimit
