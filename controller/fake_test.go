@@ -175,6 +175,7 @@ type fakeProc struct {
 	signals  []string // "group:SIGTERM" or "SIGTERM"
 	released bool
 	reaped   bool // set by reap: signals fail before Exited closes
+	holds    int  // Hold calls not undone
 	output   []byte
 }
 
@@ -271,6 +272,21 @@ func (p *fakeProc) Release() error {
 	p.released = true
 	p.mu.Unlock()
 	return nil
+}
+
+// Hold counts holds; the fake's reads ignore Release, so it only records.
+func (p *fakeProc) Hold() (func(), bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.released {
+		return nil, false
+	}
+	p.holds++
+	return sync.OnceFunc(func() {
+		p.mu.Lock()
+		p.holds--
+		p.mu.Unlock()
+	}), true
 }
 
 func (p *fakeProc) isReleased() bool {

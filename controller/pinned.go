@@ -36,9 +36,8 @@ type PinnedOutput = interface {
 //
 // A file-backed capture (tempfile or file) is reopened, so its bytes stay
 // readable after the proc is deleted and its captures released, until
-// Close. A memory capture is read through the process: once released (the
-// proc deleted, or restarted), reading it is ErrGone, except that Info of
-// a complete capture still gives its final length.
+// Close. A memory capture is read through the process, which the handle
+// holds (Process.Hold): a delete or a restart frees it only at Close.
 func (c *Controller) PinOutput(ctx context.Context, name string, fd int) (PinnedOutput, error) {
 	p, err := c.current(name)
 	if err != nil {
@@ -59,6 +58,14 @@ func (c *Controller) PinOutput(ctx context.Context, name string, fd int) (Pinned
 		o.f = f
 	case !errors.Is(err, runtime.ErrNotFile):
 		return nil, outputError(err)
+	default:
+		// A memory capture: hold it, so that a delete (which releases
+		// it) cannot free the bytes before the follower has read them.
+		unhold, ok := p.Hold()
+		if !ok {
+			return nil, outputError(runtime.ErrReleased)
+		}
+		o.unhold = unhold
 	}
 	return o, nil
 }
@@ -71,6 +78,7 @@ type pinnedOutput struct {
 
 	mu     sync.Mutex
 	f      *os.File // the reopened capture file; nil for a memory capture
+	unhold func()   // ends the Hold of a memory capture
 	closed bool
 }
 
@@ -136,7 +144,13 @@ func (o *pinnedOutput) Close() error {
 	f, closed := o.f, o.closed
 	o.closed = true
 	o.mu.Unlock()
-	if f == nil || closed {
+	if closed {
+		return nil
+	}
+	if o.unhold != nil {
+		o.unhold()
+	}
+	if f == nil {
 		return nil
 	}
 	return f.Close()

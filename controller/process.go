@@ -54,6 +54,9 @@ type Process interface {
 	OutputLen(fd int) (int64, error)
 	// Release frees the captures; idempotent.
 	Release() error
+	// Hold keeps the captures readable past Release until unhold is
+	// called; ok is false once they have been freed.
+	Hold() (unhold func(), ok bool)
 }
 
 // FromRuntime adapts a *runtime.Runtime to Runtime.

@@ -160,11 +160,11 @@ func setLogHeaders(q *request, enc v1.Encoding) {
 // implements. A followed log pins the run (process) the proc has when the
 // request comes, and reads that run's capture to its end: the proc may be
 // deleted once it has exited without the follower missing its last bytes
-// (as long as the backend keeps them readable for the handle: the
-// controller does for file-backed captures, not for memory ones), and a
-// proc replaced or restarted under the same name ends the follow once the
-// pinned run is drained, never splicing in another run's output. Without
-// it, a follow reads the proc by name at each poll.
+// (the controller keeps them readable for the handle, by reopening a
+// capture file or holding a memory capture), and a proc replaced or
+// restarted under the same name ends the follow once the pinned run is
+// drained, never splicing in another run's output. Without it, a follow
+// reads the proc by name at each poll.
 type OutputPinner interface {
 	// PinOutput pins fd's capture of the proc's current run. Its errors
 	// are those of OutputInfo. The caller closes the handle.
@@ -265,11 +265,10 @@ func (s *followSource) close() error {
 // the proc had when the request came (see OutputPinner).
 //
 // Errors before the 200 are answered as usual. After it, a failure to
-// read what the capture's length promises (a memory capture released, by
-// a delete, before the follower read it all; a proc deleted under a
-// backend that cannot pin) is logged and aborts the response: the client
-// sees the stream broken (no final chunk), never a clean end short of the
-// output.
+// read what the capture's length promises (a proc deleted under a backend
+// that cannot pin, a read error) is logged and aborts the response: the
+// client sees the stream broken (no final chunk), never a clean end short
+// of the output.
 func (h *handler) followLog(q *request, name string, fd int, encoding v1.Encoding, from int64, stop *int64) {
 	ctx := q.r.Context()
 	src, err := h.openFollow(q, name, fd)

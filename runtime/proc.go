@@ -67,12 +67,16 @@ type Proc struct {
 	exitDone bool // Exited closed
 	doneDone bool // Done closed
 	released bool
-	stop     time.Time
-	ws       unix.WaitStatus
-	rusage   *v1.Rusage
-	stat     *v1.ProcStat // zombie snapshot
-	acct     *v1.CgroupAccounting
-	perfRes  *v1.PerfCounters
+	// holds counts Hold calls not yet undone; a Release while they last
+	// is pending (releasing) and frees the captures when the last ends.
+	holds     int
+	releasing bool
+	stop      time.Time
+	ws        unix.WaitStatus
+	rusage    *v1.Rusage
+	stat      *v1.ProcStat // zombie snapshot
+	acct      *v1.CgroupAccounting
+	perfRes   *v1.PerfCounters
 }
 
 func newProc(id string, spec *v1.ProcSpec) *Proc {
@@ -523,19 +527,57 @@ func (p *Proc) OutputFile(fd int) (*os.File, error) {
 }
 
 // Release frees the proc's captures. It is idempotent; output is
-// unreadable afterwards. For a proc that is done, it first waits for its
-// cgroup to be removed, so nothing of it is left after a delete.
+// unreadable afterwards (once every Hold has ended). For a proc that is
+// done, it first waits for its cgroup to be removed, so nothing of it is
+// left after a delete.
 func (p *Proc) Release() error {
 	if p.removed != nil && isDone(p.done) {
 		<-p.removed
 	}
 	p.mu.Lock()
-	if p.released {
+	if p.released || p.releasing {
+		p.mu.Unlock()
+		return nil
+	}
+	if p.holds > 0 {
+		p.releasing = true
 		p.mu.Unlock()
 		return nil
 	}
 	p.released = true
 	p.mu.Unlock()
+	return p.closeCaptures()
+}
+
+// Hold keeps the captures readable past a Release until unhold is called
+// (once; more calls do nothing), for a reader that must see all of this
+// run's output, such as a followed log. ok is false when the captures
+// have been freed already.
+func (p *Proc) Hold() (unhold func(), ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.released {
+		return nil, false
+	}
+	p.holds++
+	return sync.OnceFunc(func() {
+		p.mu.Lock()
+		p.holds--
+		free := p.holds == 0 && p.releasing
+		if free {
+			p.released, p.releasing = true, false
+		}
+		p.mu.Unlock()
+		if free {
+			if err := p.closeCaptures(); err != nil && p.rt != nil {
+				p.rt.log.Error(err, "releasing captures", "proc", p.id)
+			}
+		}
+	}), true
+}
+
+// closeCaptures frees the captures, once released is set.
+func (p *Proc) closeCaptures() error {
 	var errs []error
 	for _, c := range p.captureList() {
 		if err := c.cap.Close(); err != nil {

@@ -649,3 +649,30 @@ func TestOutputFile(t *testing.T) {
 		t.Fatalf("after Release: %v", err)
 	}
 }
+
+// TestHoldDelaysRelease: a Hold keeps the captures readable past Release
+// until it ends; then they are freed.
+func TestHoldDelaysRelease(t *testing.T) {
+	rt := newRT(t, Options{})
+	spec := shSpec("echo kept")
+	spec.Fds = []v1.FdSpec{{Fd: "stdout", Capture: memCapture()}}
+	p, _ := run(t, rt, spec)
+	unhold, ok := p.Hold()
+	if !ok {
+		t.Fatal("Hold of a proc not released failed")
+	}
+	if err := p.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if got := output(t, p, 1); got != "kept\n" {
+		t.Fatalf("output while held: %q", got)
+	}
+	unhold()
+	unhold() // once only
+	if _, err := p.Output(1); !errors.Is(err, ErrReleased) {
+		t.Fatalf("output after the hold: %v, want ErrReleased", err)
+	}
+	if _, ok := p.Hold(); ok {
+		t.Fatal("Hold after the release succeeded")
+	}
+}
