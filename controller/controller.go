@@ -504,7 +504,22 @@ func (c *Controller) Delete(ctx context.Context, name string, opts v1.DeleteOpti
 	if g := opts.GracePeriodSeconds; g != nil && !(*g >= 0) {
 		return v1.Proc{}, errdefs.New(errdefs.ErrInvalidArgument, "gracePeriodSeconds must be 0 or more")
 	}
+	// A process that has exited but whose output still drains is removed
+	// at once too (its name is free again, as procstar's is), but its
+	// worker has not published how it ended yet: the DELETED object says
+	// so from the runtime's status, read here, outside the lock.
+	var ended *v1.ProcStatus
 	c.mu.Lock()
+	if e := c.procs[name]; e != nil && e.cur != nil && isClosed(e.cur.Exited()) && !isClosed(e.cur.Done()) {
+		cur := e.cur
+		c.mu.Unlock()
+		st := cur.Status() // reaped: no /proc reads
+		ended = &st
+		c.mu.Lock()
+		if e := c.procs[name]; e == nil || e.cur != cur {
+			ended = nil
+		}
+	}
 	e := c.procs[name]
 	if e == nil {
 		c.mu.Unlock()
@@ -515,15 +530,19 @@ func (c *Controller) Delete(ctx context.Context, name string, opts v1.DeleteOpti
 		c.mu.Unlock()
 		return v1.Proc{}, errdefs.New(errdefs.ErrFailedPrecondition, "process running: "+name)
 	}
-	// A process that has exited but whose output still drains is left to
-	// its worker, like a live one, so that the proc goes with its final
-	// status (a drain is bounded), not the Running of the moment.
-	draining := !live && e.cur != nil && !isClosed(e.cur.Done())
 	now := c.clock.Now().UTC()
-	if !live && !draining {
+	if !live {
 		obj := *e.obj
 		if obj.Metadata.DeletionTimestamp == nil {
 			obj.Metadata.DeletionTimestamp = &now
+		}
+		if ended != nil && obj.Status.Phase == v1.PhaseRunning {
+			end := classify(*ended, "")
+			obj.Status.Phase = end.phase
+			obj.Status.Conditions = append([]v1.Condition(nil), obj.Status.Conditions...)
+			v1.SetCondition(&obj.Status.Conditions, v1.Condition{Type: v1.ConditionTerminated, Status: v1.ConditionTrue,
+				Reason: end.reason, Message: end.message, ObservedGeneration: obj.Metadata.Generation}, now)
+			obj.Status.ExitCode, obj.Status.Signal, obj.Status.WaitStatus = ended.ExitCode, ended.Signal, ended.WaitStatus
 		}
 		cur := e.cur
 		c.removeLocked(e, &obj)

@@ -850,7 +850,9 @@ func TestRestartStartFailureRetries(t *testing.T) {
 }
 
 // TestDeleteWhileDraining: a proc deleted after its process exited but
-// before its output drained goes with its final status, once drained.
+// before its output drained goes at once, as procstar's (its name is
+// free again), with the status of its exit, not the Running its worker
+// had published.
 func TestDeleteWhileDraining(t *testing.T) {
 	h := newHarness(t, nil)
 	h.create(newProc("d"))
@@ -863,8 +865,11 @@ func TestDeleteWhileDraining(t *testing.T) {
 	if _, err := h.c.Delete(h.ctx, "d", v1.DeleteOptions{RefuseRunning: true}); err != nil {
 		t.Fatalf("Delete of an exited proc: %v", err)
 	}
+	if _, err := h.c.Get(h.ctx, "d"); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Fatalf("Get after Delete: %v", err)
+	}
+	h.create(newProc("d")) // the name is free
 	fp.finish()
-	waitFor(t, h.c, "d", "deleted", isGone)
 	for ev := range w {
 		if ev.Type != v1.Deleted {
 			continue
