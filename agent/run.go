@@ -230,9 +230,9 @@ func Run(ctx context.Context, cfg Config) int {
 	// have started, as procstar's services do: no client sees the table
 	// without them.
 	var srv *http.Server
-	var startServing func()
+	var startServing, abortServing func()
 	if cfg.Serve {
-		srv, startServing, err = a.serve(registry)
+		srv, startServing, abortServing, err = a.serve(registry)
 		if err != nil {
 			log.Error(err, "cannot serve the HTTP API")
 			fmt.Fprintf(cfg.Stderr, "cannot serve the HTTP API: %v\n", err)
@@ -243,8 +243,8 @@ func Run(ctx context.Context, cfg Config) int {
 	if n, err := a.startInput(ctx, in); err != nil {
 		log.Error(err, "failed to start processes")
 		fmt.Fprintf(cfg.Stderr, "failed to start processes: %v\n", err)
-		if srv != nil {
-			_ = srv.Close()
+		if abortServing != nil {
+			abortServing()
 		}
 		return ExitDataErr
 	} else if n > 0 {
@@ -306,17 +306,19 @@ const linkDoneGrace = 5 * time.Second
 
 // serve starts the HTTP API. It stops accepting new procs once the agent
 // leaves the active state, and stops serving at done (see Run).
-func (a *agent) serve(registry *prometheus.Registry) (*http.Server, func(), error) {
+// It binds the listener at once; start begins serving on it, and abort
+// closes it unused (removing a unix socket).
+func (a *agent) serve(registry *prometheus.Registry) (srv *http.Server, start, abort func(), err error) {
 	token, err := a.cfg.Listen.token()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := a.cfg.Listen.checkTLS(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	ln, err := a.cfg.Listen.listen()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	v := version.Get()
 	handler := restapi.NewHandler(a.ctl, restapi.Options{
@@ -331,8 +333,8 @@ func (a *agent) serve(registry *prometheus.Registry) (*http.Server, func(), erro
 	// do not hold a goroutine and an fd for ever. No ReadTimeout or
 	// WriteTimeout: they would cut followed logs and watches, which stream
 	// for as long as the client wants.
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	start := func() {
+	srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	start = func() {
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				a.log.Error(err, "HTTP API stopped")
@@ -343,7 +345,8 @@ func (a *agent) serve(registry *prometheus.Registry) (*http.Server, func(), erro
 			a.cfg.Ready <- ln.Addr()
 		}
 	}
-	return srv, start, nil
+	abort = func() { _ = ln.Close() }
+	return srv, start, abort, nil
 }
 
 // stopServer closes the listener and gives open requests a moment;

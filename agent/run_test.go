@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -286,5 +287,23 @@ func TestSdNotifyDrainIsNotStopping(t *testing.T) {
 	}
 	if c := waitCode(t, code); c != ExitOK {
 		t.Fatalf("exit %d", c)
+	}
+}
+
+// TestFailedInputClosesListener: when the input procs fail to start,
+// the listener bound for --serve is closed, its unix socket removed.
+func TestFailedInputClosesListener(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	spec := writeSpec(t, `{"specs": {"x": {"argv": ["/bin/true"], "fds": [["stdpot", {"null": {}}]]}}}`)
+	code, _ := runAgent(t, Config{Input: spec, Serve: true, Listen: ServeConfig{Addr: "unix:" + sock}})
+	if c := waitCode(t, code); c != ExitDataErr {
+		t.Fatalf("exit %d, want %d", c, ExitDataErr)
+	}
+	if _, err := os.Stat(sock); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket after Run: %v", err)
+	}
+	if c, err := net.Dial("unix", sock); err == nil {
+		c.Close()
+		t.Error("the listener still accepts connections")
 	}
 }
