@@ -582,15 +582,30 @@ func TestCloseCutsDrainShort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("/bin/sh", "-c", "echo x; exec sleep 30")
+	// The writer writes again once Close has run: with the pipe closed
+	// for good (no reader left behind), it dies of SIGPIPE.
+	cmd := exec.Command("/bin/sh", "-c", "echo x; sleep 0.5; echo y; exec sleep 30")
 	cmd.Stdout = c.ChildFile()
 	err = cmd.Start()
 	c.Started()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Wait()
-	defer cmd.Process.Kill()
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	defer func() {
+		var err error
+		select {
+		case err = <-waited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			err = <-waited
+		}
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGPIPE {
+			t.Errorf("the writer ended with %v, want SIGPIPE", err)
+		}
+	}()
 	drained := make(chan bool)
 	go func() { drained <- c.Drain(time.Now().Add(time.Minute)) }()
 	for c.Len() < 2 {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -57,6 +58,9 @@ type memCapture struct {
 	drained  bool // Drain finished; complete is its result
 	complete bool
 	closed   bool
+	// closing: Close has begun; a Drain it cuts short keeps nothing of
+	// the pipe (discardRest is for a Drain that ran out of time).
+	closing atomic.Bool
 
 	// mu guards buf, eof, readErr, timedOut and released. The reader holds
 	// it only to append what it read; nobody holds it across a syscall.
@@ -204,7 +208,7 @@ func (c *memCapture) Drain(deadline time.Time) bool {
 	c.complete = c.eof
 	c.timedOut = !c.eof && c.readErr == nil
 	c.mu.Unlock()
-	if c.timedOut {
+	if c.timedOut && !c.closing.Load() {
 		discardRest(c.r)
 	}
 	c.r.Close()
@@ -289,6 +293,7 @@ func (c *memCapture) Status() v1.FdStatus {
 func (c *memCapture) Close() error {
 	// Cut short a Drain that is waiting (it holds stopMu): its reader ends
 	// now and it returns false.
+	c.closing.Store(true)
 	_ = c.r.SetReadDeadline(time.Unix(1, 0))
 	c.stopMu.Lock()
 	defer c.stopMu.Unlock()
