@@ -264,12 +264,27 @@ func (c *Controller) Create(ctx context.Context, procs []v1.Proc) ([]v1.Proc, er
 	}
 	c.starts++
 	c.mu.Unlock()
+	// unreserve ends the start; called under mu, at once, on every way
+	// out (the deferred call covers a panic, which a REST handler
+	// recovers: a start left counted would hold SetAccepting for ever).
+	reserved := true
 	unreserve := func() {
+		if !reserved {
+			return
+		}
+		reserved = false
 		for _, r := range reqs {
 			delete(c.reserved, r.ID)
 		}
 		c.endStartLocked()
 	}
+	defer func() {
+		if reserved {
+			c.mu.Lock()
+			unreserve()
+			c.mu.Unlock()
+		}
+	}()
 
 	requested := time.Now()
 	started, err := c.rt.Start(ctx, reqs)

@@ -912,3 +912,31 @@ func TestTimeoutAfterReap(t *testing.T) {
 		t.Fatalf("status %s %+v, want Succeeded, Exited", got.Status.Phase, got.Status.Conditions)
 	}
 }
+
+// TestStartPanicDoesNotHoldShutdown: a Create whose runtime start panics
+// (and whose caller recovers, as the REST handler does) leaves no start
+// counted, so SetAccepting(false) does not wait for it.
+func TestStartPanicDoesNotHoldShutdown(t *testing.T) {
+	h := newHarness(t, nil)
+	h.rt.mu.Lock()
+	h.rt.panics = true
+	h.rt.mu.Unlock()
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = h.c.Create(h.ctx, []v1.Proc{newProc("x")})
+		t.Error("Create did not panic")
+	}()
+	done := make(chan struct{})
+	go func() { h.c.SetAccepting(false, "idling"); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("SetAccepting waits for a start that panicked")
+	}
+	h.rt.mu.Lock()
+	h.rt.panics = false
+	h.rt.mu.Unlock()
+	if _, err := h.c.Get(h.ctx, "x"); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("Get: %v", err)
+	}
+}

@@ -105,6 +105,8 @@ type fakeRuntime struct {
 	fail   error // returned by Start when set
 	// gate, when set, holds every Start until it is closed.
 	gate chan struct{}
+	// panics makes Start panic.
+	panics bool
 }
 
 func newFakeRuntime() *fakeRuntime {
@@ -120,6 +122,9 @@ func (r *fakeRuntime) Start(ctx context.Context, reqs []runtime.Request) ([]Proc
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.panics {
+		panic("fake runtime: Start")
+	}
 	if r.fail != nil {
 		return nil, r.fail
 	}

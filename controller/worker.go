@@ -374,6 +374,15 @@ func (w *worker) start(ctx context.Context, now time.Time) {
 	e.starting = true
 	c.starts++
 	c.mu.Unlock()
+	ended := false
+	defer func() { // a panic in Start must not leave the start counted
+		if !ended {
+			c.mu.Lock()
+			e.starting = false
+			c.endStartLocked()
+			c.mu.Unlock()
+		}
+	}()
 
 	w.restartCount++
 	requested := time.Now()
@@ -388,6 +397,7 @@ func (w *worker) start(ctx context.Context, now time.Time) {
 		e.cur = procs[0]
 	}
 	c.endStartLocked()
+	ended = true
 	c.mu.Unlock()
 	if err != nil {
 		// A run that never began: nothing of the last run's status
