@@ -202,12 +202,17 @@ func (g *Group) Signal(sig unix.Signal) (int, error) {
 }
 
 // walkTree calls f for dir and every cgroup below it, parents first. A
-// sub-cgroup that disappears while walking is skipped.
+// sub-cgroup that disappears while walking is skipped, and so is what is
+// below a cgroup removed after f ran on it (f's signal may have emptied
+// it, and the runtime then removes it).
 func walkTree(dir string, f func(dir string) error) error {
 	if err := f(dir); err != nil {
 		return err
 	}
 	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
