@@ -429,8 +429,9 @@ func TestRealCgroup(t *testing.T) {
 	// The child waits for a line on stdin, as procstar's child waits on
 	// its eventfd, so it is in the scope before it forks anything. The
 	// first sleep ignores SIGTERM, so it survives Kill and only Stop
-	// ends it. The shell sets its TERM trap before it forks: once the
-	// test sees three processes, the trap is in place.
+	// ends it. The shell sets its TERM trap before it forks, and the
+	// subshell its ignore before it execs sleep: once the test sees the
+	// shell and two sleeps, both are in place.
 	cmd := exec.Command("sh", "-c", `read x; trap 'exit 3' TERM; (trap "" TERM; exec sleep 100) & sleep 100 & wait; wait`)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -464,7 +465,16 @@ func TestRealCgroup(t *testing.T) {
 	if _, err := io.WriteString(stdin, "go\n"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "3 processes in the scope", func() bool { return len(readPids(t, scopeDir)) == 3 })
+	waitFor(t, "the shell and two sleeps in the scope", func() bool {
+		pids := readPids(t, scopeDir)
+		sleeps := 0
+		for _, p := range pids {
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p)); err == nil && string(b) == "sleep\n" {
+				sleeps++
+			}
+		}
+		return len(pids) == 3 && sleeps == 2
+	})
 
 	if err := u.Kill(ctx, int(syscall.SIGTERM)); err != nil {
 		t.Fatalf("Kill: %v", err)
