@@ -620,7 +620,7 @@ func TestUnreachable(t *testing.T) {
 // that for Logs it bounds only the wait for the answer to begin: a log
 // that takes longer than that to download is not cut off.
 func TestTimeout(t *testing.T) {
-	const timeout = 50 * time.Millisecond
+	const timeout = 250 * time.Millisecond
 	block := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("fd") == "stderr" || r.URL.Path == client.ProcsPath+"/slow" {

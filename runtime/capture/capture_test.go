@@ -257,6 +257,9 @@ func TestDrainTimeoutSparesWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for c.Len() < int64(len("early\n")) {
+		time.Sleep(time.Millisecond)
+	}
 	if c.Drain(time.Now().Add(100 * time.Millisecond)) {
 		t.Fatal("Drain completed while the writer runs")
 	}
@@ -584,7 +587,7 @@ func TestCloseCutsDrainShort(t *testing.T) {
 	}
 	// The writer writes again once Close has run: with the pipe closed
 	// for good (no reader left behind), it dies of SIGPIPE.
-	cmd := exec.Command("/bin/sh", "-c", "echo x; sleep 0.5; echo y; exec sleep 30")
+	cmd := exec.Command("/bin/sh", "-c", "echo x; for i in $(seq 50); do sleep 0.2; echo y; done")
 	cmd.Stdout = c.ChildFile()
 	err = cmd.Start()
 	c.Started()
