@@ -411,10 +411,7 @@ func (a *agent) startInput(ctx context.Context, in input) (int, error) {
 		var err error
 		procs, err = wire.PrepareStart(in.specs, func(id string) (bool, error) {
 			_, err := a.ctl.Get(ctx, id)
-			if errors.Is(err, errdefs.ErrNotFound) {
-				return false, nil
-			}
-			return err == nil, err
+			return errdefs.Found(err)
 		})
 		if err != nil {
 			return 0, err

@@ -116,10 +116,7 @@ func (h *handler) procsPost(q *request) {
 	ctx := q.r.Context()
 	procs, err := wire.PrepareStart(specs, func(id string) (bool, error) {
 		_, err := h.b.Get(ctx, id)
-		if errors.Is(err, errdefs.ErrNotFound) {
-			return false, nil
-		}
-		return err == nil, err
+		return errdefs.Found(err)
 	})
 	if err != nil {
 		q.fail(err)

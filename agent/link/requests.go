@@ -67,10 +67,7 @@ func (s *session) requestError(ctx context.Context, req wire.Message, text strin
 func (s *session) start(ctx context.Context, m wire.Message, req wire.ProcStartRequest) {
 	procs, err := wire.PrepareStart(req.Specs, func(id string) (bool, error) {
 		_, err := s.l.b.Get(ctx, id)
-		if errors.Is(err, errdefs.ErrNotFound) {
-			return false, nil
-		}
-		return err == nil, err
+		return errdefs.Found(err)
 	})
 	if err != nil {
 		s.requestError(ctx, m, err.Error())

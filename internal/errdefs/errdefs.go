@@ -66,3 +66,13 @@ type wrapped struct {
 func (e *wrapped) Error() string        { return e.err.Error() }
 func (e *wrapped) Unwrap() error        { return e.err }
 func (e *wrapped) Is(target error) bool { return target == e.class }
+
+// Found reads the error of a lookup by name: (true, nil) when it found
+// the object, (false, nil) when it was ErrNotFound, and (false, err) for
+// any other failure.
+func Found(err error) (bool, error) {
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}

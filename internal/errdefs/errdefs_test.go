@@ -32,3 +32,20 @@ func TestWrap(t *testing.T) {
 		t.Error("Wrap(nil) != nil")
 	}
 }
+
+func TestFound(t *testing.T) {
+	other := errors.New("table unavailable")
+	for _, tc := range []struct {
+		err   error
+		found bool
+		out   error
+	}{
+		{nil, true, nil},
+		{New(ErrNotFound, "proc not found: x"), false, nil},
+		{other, false, other},
+	} {
+		if found, err := Found(tc.err); found != tc.found || err != tc.out {
+			t.Errorf("Found(%v) = %v, %v; want %v, %v", tc.err, found, err, tc.found, tc.out)
+		}
+	}
+}
