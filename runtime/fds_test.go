@@ -2,13 +2,17 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	v1 "procstar.dev/procstar/api/v1"
 )
@@ -244,24 +248,35 @@ func TestExactFds(t *testing.T) {
 	})
 }
 
-// TestCloseOtherFdsFalse re-execs the test binary with an inherited fd 3
-// (a start-up fd); inside, a Runtime passes it on only when closeOtherFds
-// is false.
+// TestCloseOtherFdsFalse re-execs the test binary with inherited fds 3
+// and 40 (start-up fds); inside, a Runtime passes them on only when
+// closeOtherFds is false: as entries of the child's fd table when the
+// spec's own fds reach above them, else through the fork, the trampoline
+// included. They stay close-on-exec in the agent.
 func TestCloseOtherFdsFalse(t *testing.T) {
-	marker := filepath.Join(t.TempDir(), "marker")
-	f, err := os.Create(marker)
-	if err != nil {
-		t.Fatal(err)
+	dir := t.TempDir()
+	extra := make([]*os.File, 38) // fds 3 to 40; nil entries are closed
+	for _, i := range []int{0, 37} {
+		f, err := os.Create(filepath.Join(dir, fmt.Sprint("fd", 3+i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		extra[i] = f
 	}
-	defer f.Close()
 	cmd := exec.Command(testExe(t))
 	cmd.Env = append(os.Environ(), helperEnv+"=inherit")
-	cmd.ExtraFiles = []*os.File{f}
+	cmd.ExtraFiles = extra
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("helper: %v\n%s", err, out)
 	}
-	want := "keep:\n0\n1\n2\n3\n" + marker + "\nclose:\n0\n1\n2\n"
+	paths := filepath.Join(dir, "fd3") + "\n" + filepath.Join(dir, "fd40") + "\n"
+	want := "keep:\n0\n1\n2\n3\n40\n" + paths +
+		"close:\n0\n1\n2\n" +
+		"keep, fd 9 in the table:\n0\n1\n2\n3\n40\n9\n" + paths +
+		"keep, trampoline:\n0\n1\n2\n3\n40\n" + paths +
+		"agent flags: 3 cloexec, 40 cloexec\n"
 	if string(out) != want {
 		t.Fatalf("helper output:\n%s\nwant:\n%s", out, want)
 	}
@@ -274,10 +289,26 @@ func inheritHelper() int {
 		return 3
 	}
 	defer rt.Close()
-	for _, keep := range []bool{true, false} {
-		s := shSpec("ls /proc/$$/fd; readlink /proc/$$/fd/3; true")
+	// ls and readlink run as children of the shell, which holds no other
+	// fd meanwhile; "true" keeps the shell from exec'ing readlink.
+	script := "ls /proc/$$/fd; readlink /proc/$$/fd/3 /proc/$$/fd/40; true"
+	umask := "022"
+	for _, c := range []struct {
+		label string
+		keep  bool
+		edit  func(*v1.ProcSpec)
+	}{
+		{"keep", true, nil},
+		{"close", false, nil},
+		{"keep, fd 9 in the table", true, func(s *v1.ProcSpec) { s.Fds = append(s.Fds, v1.FdSpec{Fd: "9", Null: &v1.NullFd{}}) }},
+		{"keep, trampoline", true, func(s *v1.ProcSpec) { s.Umask = &umask }},
+	} {
+		s := shSpec(script)
 		s.Argv[0] = "/bin/bash"
-		s.CloseOtherFds = ptr(!keep)
+		s.CloseOtherFds = ptr(!c.keep)
+		if c.edit != nil {
+			c.edit(s)
+		}
 		ps, err := rt.Start(context.Background(), []Request{{ID: "x", Spec: s}})
 		if err != nil {
 			return 4
@@ -288,12 +319,21 @@ func inheritHelper() int {
 			return 5
 		}
 		b, _ := ps[0].Output(1)
-		label := "close:\n"
-		if keep {
-			label = "keep:\n"
-		}
-		os.Stdout.WriteString(label + string(b))
+		os.Stdout.WriteString(c.label + ":\n" + string(b))
 		ps[0].Release()
 	}
+	var flags []string
+	for _, fd := range []int{3, 40} {
+		f, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		state := "open"
+		switch {
+		case err != nil:
+			state = err.Error()
+		case f&unix.FD_CLOEXEC != 0:
+			state = "cloexec"
+		}
+		flags = append(flags, fmt.Sprint(fd, " ", state))
+	}
+	os.Stdout.WriteString("agent flags: " + strings.Join(flags, ", ") + "\n")
 	return 0
 }

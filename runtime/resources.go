@@ -420,9 +420,9 @@ func (r *Runtime) canHoldByTrace() bool {
 		goruntime.LockOSThread()
 		defer goruntime.UnlockOSThread()
 		// A trampoline with no error pipe exits 63 at once.
-		pid, err := syscall.ForkExec("/proc/self/exe", []string{trampoline.Arg0, "-", "-", "-"}, &syscall.ProcAttr{
+		pid, err := forkExec("/proc/self/exe", []string{trampoline.Arg0, "-", "-", "-"}, &syscall.ProcAttr{
 			Sys: &syscall.SysProcAttr{Ptrace: true, Setsid: true},
-		})
+		}, nil)
 		if err != nil {
 			r.log.V(1).Info("children cannot be held with ptrace; using the trampoline", "error", err.Error())
 			return

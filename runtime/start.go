@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -541,13 +542,7 @@ func (r *Runtime) startOne(ctx context.Context, req Request, pipes map[pipeKey]*
 	p.captures = pl.capture
 
 	closeOther := spec.CloseOtherFds == nil || *spec.CloseOtherFds
-	size := pl.maxFd + 1
-	if !closeOther {
-		for fd := range r.startupFds {
-			size = max(size, fd+1)
-		}
-	}
-	files := make([]uintptr, size)
+	files := make([]uintptr, pl.maxFd+1)
 	for i := range files {
 		files[i] = closedFd
 	}
@@ -556,10 +551,17 @@ func (r *Runtime) startOne(ctx context.Context, req Request, pipes map[pipeKey]*
 			files[n] = uintptr(fd)
 		}
 	}
+	// passOn are the start-up fds above the table, which the child
+	// inherits through the fork (see forkExec) rather than as entries.
+	var passOn []int
 	if !closeOther {
 		for fd := range r.startupFds {
-			if fdOpen(fd) {
+			switch {
+			case !fdOpen(fd):
+			case fd < len(files):
 				files[fd] = uintptr(fd)
+			default:
+				passOn = append(passOn, fd)
 			}
 		}
 	}
@@ -642,6 +644,15 @@ func (r *Runtime) startOne(ctx context.Context, req Request, pipes map[pipeKey]*
 				closeStd = append(closeStd, n)
 			}
 		}
+		// The trampoline's own fds go above every fd the child gets, so
+		// the start-up fds passed on become entries here.
+		for _, fd := range passOn {
+			for len(files) <= fd {
+				files = append(files, closedFd)
+			}
+			files[fd] = uintptr(fd)
+		}
+		passOn = nil
 		errFd := len(files)
 		attr.Files = append(files, uintptr(errW))
 		holdFd := -1
@@ -663,7 +674,7 @@ func (r *Runtime) startOne(ctx context.Context, req Request, pipes map[pipeKey]*
 		argv0 = "/proc/self/exe"
 	}
 
-	pid, err := syscall.ForkExec(argv0, argv, attr)
+	pid, err := forkExec(argv0, argv, attr, passOn)
 	p.start = time.Now()
 	for _, c := range pl.capture {
 		c.Started()
@@ -766,4 +777,34 @@ func (r *Runtime) endReapedHere(p *Proc, ws unix.WaitStatus, ru *unix.Rusage, wa
 		}
 	}
 	p.markDone()
+}
+
+// forkMu orders the runtime's forks against the window in which forkExec
+// clears the close-on-exec flag of start-up fds, which is process-wide:
+// that fork holds it exclusively, every other one shared.
+var forkMu sync.RWMutex
+
+// forkExec is syscall.ForkExec, with passOn, start-up fds the child must
+// inherit beyond attr.Files, inherited through the fork: their
+// close-on-exec flag is cleared for the fork and set again after it. An
+// entry in Files would do the same, but every lower number the table does
+// not use then costs the child a close(2) before exec: 248 of them, and
+// tens of microseconds, for the fd 251 a shell may leave open.
+func forkExec(argv0 string, argv []string, attr *syscall.ProcAttr, passOn []int) (int, error) {
+	if len(passOn) == 0 {
+		forkMu.RLock()
+		defer forkMu.RUnlock()
+		return syscall.ForkExec(argv0, argv, attr)
+	}
+	forkMu.Lock()
+	defer forkMu.Unlock()
+	for _, fd := range passOn {
+		_, _ = unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0)
+	}
+	defer func() {
+		for _, fd := range passOn {
+			_, _ = unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC)
+		}
+	}()
+	return syscall.ForkExec(argv0, argv, attr)
 }
