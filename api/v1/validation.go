@@ -122,6 +122,21 @@ func (m *ObjectMeta) ValidateFields(path string) ErrorList {
 	return errs
 }
 
+// ValidateLabel checks one label as validateLabels does, for labels that
+// are not a proc's (an agent's --label).
+func ValidateLabel(k, v string) error {
+	if k == "" {
+		return errors.New("key must not be empty")
+	}
+	if err := validateLabelKey(k); err != nil {
+		return fmt.Errorf("key %s", err)
+	}
+	if err := validateLabelValue(v); err != nil {
+		return fmt.Errorf("value %s", err)
+	}
+	return nil
+}
+
 // validateLabels checks labels as Kubernetes does (a key is [prefix/]name,
 // a value empty or a name), so that a label selector can name every label
 // a proc can have.

@@ -268,3 +268,24 @@ func TestSignalNumber(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateLabel(t *testing.T) {
+	for _, c := range []struct{ k, v, want string }{
+		{"zone", "a", ""},
+		{"zone", "", ""},
+		{"example.com/disk", "ssd", ""},
+		{"", "a", "key must not be empty"},
+		{"-zone", "a", "key must begin and end"},
+		{"bad_prefix!/zone", "a", "key has a bad prefix"},
+		{"zone", "a b", "value must consist of"},
+		{"zone", strings.Repeat("a", 64), "value must be at most 63"},
+	} {
+		err := ValidateLabel(c.k, c.v)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%q=%q: %v", c.k, c.v, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%q=%q: error %v, want %q", c.k, c.v, err, c.want)
+		}
+	}
+}

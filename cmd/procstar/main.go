@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"procstar.dev/procstar/agent"
+	v1 "procstar.dev/procstar/api/v1"
 )
 
 // errUsage marks a command-line error, which exits 2 as clap's do.
@@ -222,6 +223,9 @@ func (lf *linkFlags) apply(cmd *cobra.Command, cfg *agent.Config) error {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
 			return fmt.Errorf("%w: --label %q: want key=value", errUsage, kv)
+		}
+		if err := v1.ValidateLabel(k, v); err != nil {
+			return fmt.Errorf("%w: --label %q: %s", errUsage, kv, err)
 		}
 		if cfg.Link.Labels == nil {
 			cfg.Link.Labels = map[string]string{}

@@ -185,6 +185,11 @@ func TestExitCodes(t *testing.T) {
 		{"huge mode", []string{"--print", write("hugemode.json", `{"specs": {"x": {"argv": ["/bin/true"], "fds": [["stdout", {"file": {"path": "/dev/null", "mode": 1e30}}]]}}}`)}, 2, "mode"},
 		{"bad log level", []string{"--log-level", "loud", "--print", good}, 2, "log-level"},
 		{"unknown flag", []string{"--frobnicate", good}, 2, "frobnicate"},
+		// Agent labels follow the rules of proc labels, so that a
+		// selector can name them.
+		{"label without value", []string{"--label", "zone", "--print", good}, 2, "want key=value"},
+		{"bad label key", []string{"--label", "-zone=a", "--print", good}, 2, "--label \"-zone=a\": key must begin and end"},
+		{"bad label value", []string{"--label", "zone=a b", "--print", good}, 2, "value must consist of"},
 		{"unwritable output", []string{"--output", filepath.Join(dir, "no/such/dir/out.json"), good}, 72, ""},
 	}
 	for _, c := range cases {
