@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	v1 "procstar.dev/procstar/api/v1"
@@ -67,43 +68,56 @@ func Test256MiB(t *testing.T) {
 	}
 }
 
-// TestTrampolineCleansSignalState: an agent started under nohup (SIGHUP
-// ignored) notices at New and spawns through the trampoline, whose child
-// starts with no ignored and no blocked signals; the direct path would pass
-// SIG_IGN on. The agent is a helper re-exec of this binary under nohup.
-func TestTrampolineCleansSignalState(t *testing.T) {
+// TestIgnoredSignalsCaught: an agent started with SIGHUP and SIGINT
+// ignored (nohup, in a shell that ignores SIGINT for background jobs)
+// catches both at New, the only two the Go runtime leaves ignored, so its
+// direct children start with neither ignored and it needs no trampoline;
+// the trampoline's child starts with nothing ignored or blocked. The agent
+// is a helper re-exec of this binary.
+func TestIgnoredSignalsCaught(t *testing.T) {
 	nohup, err := exec.LookPath("nohup")
 	if err != nil {
 		t.Skip("no nohup to start the helper with SIGHUP ignored")
 	}
-	cmd := exec.Command(nohup, testExe(t))
+	cmd := exec.Command("/bin/sh", "-c", `trap '' INT; exec "$0" "$1"`, nohup, testExe(t))
 	cmd.Env = append(os.Environ(), helperEnv+"=sigstate")
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("helper: %v\n%s", err, out)
 	}
-	// The direct child keeps whatever this test process had ignored when
-	// it started (a CI runner may ignore some), plus nohup's SIGHUP.
-	_, inherited, err := procfs.SignalState(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
+	lines := strings.SplitAfterN(string(out), "\n", 3)
+	if len(lines) < 3 {
+		t.Fatalf("helper output:\n%s", out)
 	}
-	want := "trampoline=true\n" +
+	// Only a signal blocked when this test process started (a CI runner
+	// may block some; the helper inherits the mask) needs the trampoline.
+	var agentIgn uint64
+	if _, err := fmt.Sscanf(lines[1], "agent SigIgn:\t%x\n", &agentIgn); err != nil {
+		t.Fatalf("helper output:\n%s", out)
+	}
+	if agentIgn&3 != 0 {
+		t.Errorf("the agent still ignores SIGHUP or SIGINT: SigIgn %016x", agentIgn)
+	}
+	want := fmt.Sprintf("trampoline=%t\n", startupSigmask != 0) + lines[1] +
 		"SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n" + // via the trampoline
-		fmt.Sprintf("SigBlk:\t%016x\nSigIgn:\t%016x\n", startupSigmask, inherited|1) // direct
+		fmt.Sprintf("SigBlk:\t%016x\nSigIgn:\t%016x\n", startupSigmask, agentIgn) // direct
 	if string(out) != want {
 		t.Fatalf("helper output:\n%s\nwant:\n%s", out, want)
 	}
 }
 
-// sigstateHelper is the child side of TestTrampolineCleansSignalState.
+// sigstateHelper is the child side of TestIgnoredSignalsCaught.
 func sigstateHelper() int {
 	rt, err := New(Options{})
 	if err != nil {
 		return 3
 	}
 	defer rt.Close()
-	os.Stdout.WriteString("trampoline=" + strconv.FormatBool(rt.trampoline) + "\n")
+	_, ignored, err := procfs.SignalState(os.Getpid())
+	if err != nil {
+		return 3
+	}
+	fmt.Printf("trampoline=%t\nagent SigIgn:\t%016x\n", rt.trampoline, ignored)
 	for _, tramp := range []bool{true, false} {
 		rt.trampoline = tramp
 		s := shSpec("")

@@ -43,9 +43,12 @@
 //
 // # The trampoline
 //
-// Go's fork resets the handlers Go installed but keeps signals that were
-// ignored when the agent started (SIGHUP under nohup) ignored, and keeps
-// blocked signals blocked. When New finds the agent's signal state unclean,
+// Go's fork resets the handlers Go installed but keeps signals ignored
+// and blocked signals blocked. Go installs a handler for every signal
+// but SIGHUP and SIGINT, even one ignored when the agent started; New
+// catches those two as well (dropping them, as the ignore did), so only
+// a signal mask the agent started with leaves its signal state unclean
+// (see catchIgnoredSignals). When New finds it unclean,
 // when a spec sets a umask, or with Options.ForceTrampoline, the child is
 // /proc/self/exe with argv[0] "procstar-trampoline" (package trampoline),
 // which resets all of that and execs the target. Its exec failure comes

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	goruntime "runtime"
 	"sort"
 	"strconv"
@@ -175,6 +176,7 @@ func New(opts Options) (*Runtime, error) {
 	// Dispositions are process-wide, so SigIgn of /proc/self/status is
 	// exact. The blocked mask is per thread and the main thread's changes
 	// while the Go runtime works, so use the one sampled at start-up.
+	catchIgnoredSignals()
 	_, ignored, err := procfs.SignalState(os.Getpid())
 	ignored &^= libcSignals
 	switch {
@@ -258,6 +260,34 @@ func scanInheritedFds() map[int]bool {
 		_, _ = unix.FcntlInt(uintptr(fd), unix.F_SETFD, flags|unix.FD_CLOEXEC)
 	}
 	return out
+}
+
+// catchIgnored makes catchIgnoredSignals act once per process.
+var catchIgnored sync.Once
+
+// catchIgnoredSignals stops the agent ignoring SIGHUP and SIGINT, the only
+// signals the Go runtime leaves at a SIG_IGN the process started with
+// (under nohup, or as a background job of a shell without job control); it
+// installs its own handler for every other one, and a forked child resets
+// every handled signal to the default. Caught into a channel no one reads,
+// they are dropped as the ignore dropped them, and the agent's children
+// start with the default disposition without the trampoline.
+func catchIgnoredSignals() {
+	catchIgnored.Do(func() {
+		_, ignored, err := procfs.SignalState(os.Getpid())
+		if err != nil {
+			return
+		}
+		var sigs []os.Signal
+		for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT} {
+			if ignored&(1<<(sig-1)) != 0 {
+				sigs = append(sigs, sig)
+			}
+		}
+		if len(sigs) > 0 {
+			signal.Notify(make(chan os.Signal, 1), sigs...)
+		}
+	})
 }
 
 // libcSignals are signals 32 and 33 (bits 31 and 32), which glibc keeps
