@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	v1 "procstar.dev/procstar/api/v1"
@@ -131,5 +133,50 @@ func sigstateHelper() int {
 		os.Stdout.Write(b)
 		ps[0].Release()
 	}
+	return 0
+}
+
+// TestIgnoredSignalCaughtAgain: an agent catches SIGINT for itself before
+// its runtime starts, so New has nothing to catch, and signal.Stop at its
+// end brings the inherited ignore back; a later New in the same process
+// must catch it again rather than fall back to the trampoline.
+func TestIgnoredSignalCaughtAgain(t *testing.T) {
+	cmd := exec.Command("/bin/sh", "-c", `trap '' INT; exec "$0"`, testExe(t))
+	cmd.Env = append(os.Environ(), helperEnv+"=sigagain")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	want := fmt.Sprintf("while caught: trampoline=%t\nafter stop: ignores SIGINT\nagain: trampoline=%t, ignores SIGINT: false\n",
+		startupSigmask != 0, startupSigmask != 0)
+	if string(out) != want {
+		t.Fatalf("helper output:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+// sigagainHelper is the child side of TestIgnoredSignalCaughtAgain.
+func sigagainHelper() int {
+	ignoresInt := func() bool {
+		_, ignored, err := procfs.SignalState(os.Getpid())
+		return err == nil && ignored&(1<<(syscall.SIGINT-1)) != 0
+	}
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT)
+	rt, err := New(Options{})
+	if err != nil {
+		return 3
+	}
+	fmt.Printf("while caught: trampoline=%t\n", rt.trampoline)
+	rt.Close()
+	signal.Stop(ch)
+	if ignoresInt() {
+		fmt.Println("after stop: ignores SIGINT")
+	}
+	rt, err = New(Options{})
+	if err != nil {
+		return 3
+	}
+	defer rt.Close()
+	fmt.Printf("again: trampoline=%t, ignores SIGINT: %t\n", rt.trampoline, ignoresInt())
 	return 0
 }

@@ -51,6 +51,8 @@ func helperMain(mode string, args []string) int {
 		return inheritHelper()
 	case "sigstate":
 		return sigstateHelper()
+	case "sigagain":
+		return sigagainHelper()
 	case "pdeath":
 		return pdeathHelper()
 	case "rss-runtime", "rss-exec":

@@ -262,32 +262,33 @@ func scanInheritedFds() map[int]bool {
 	return out
 }
 
-// catchIgnored makes catchIgnoredSignals act once per process.
-var catchIgnored sync.Once
+// ignoredSink is the channel catchIgnoredSignals catches into. No one
+// reads it; a full channel drops a signal, as SIG_IGN did.
+var ignoredSink = make(chan os.Signal, 1)
 
 // catchIgnoredSignals stops the agent ignoring SIGHUP and SIGINT, the only
 // signals the Go runtime leaves at a SIG_IGN the process started with
 // (under nohup, or as a background job of a shell without job control); it
 // installs its own handler for every other one, and a forked child resets
-// every handled signal to the default. Caught into a channel no one reads,
-// they are dropped as the ignore dropped them, and the agent's children
-// start with the default disposition without the trampoline.
+// every handled signal to the default. Caught into ignoredSink, they are
+// dropped as the ignore dropped them, and the agent's children start with
+// the default disposition without the trampoline. It checks again at each
+// New: a signal.Stop of the last other channel for one of them restores
+// the ignore.
 func catchIgnoredSignals() {
-	catchIgnored.Do(func() {
-		_, ignored, err := procfs.SignalState(os.Getpid())
-		if err != nil {
-			return
+	_, ignored, err := procfs.SignalState(os.Getpid())
+	if err != nil {
+		return
+	}
+	var sigs []os.Signal
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT} {
+		if ignored&(1<<(sig-1)) != 0 {
+			sigs = append(sigs, sig)
 		}
-		var sigs []os.Signal
-		for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT} {
-			if ignored&(1<<(sig-1)) != 0 {
-				sigs = append(sigs, sig)
-			}
-		}
-		if len(sigs) > 0 {
-			signal.Notify(make(chan os.Signal, 1), sigs...)
-		}
-	})
+	}
+	if len(sigs) > 0 {
+		signal.Notify(ignoredSink, sigs...)
+	}
 }
 
 // libcSignals are signals 32 and 33 (bits 31 and 32), which glibc keeps
