@@ -25,9 +25,9 @@ import (
 	v1 "procstar.dev/procstar/api/v1"
 	procclient "procstar.dev/procstar/client"
 	"procstar.dev/procstar/controller"
+	"procstar.dev/procstar/controller/controllertest"
 	"procstar.dev/procstar/internal/rawspawn"
 	"procstar.dev/procstar/restapi"
-	"procstar.dev/procstar/runtime"
 )
 
 const procsURL = "/apis/procstar.dev/v1/procs"
@@ -41,24 +41,9 @@ type node struct {
 
 func newNode(tb testing.TB) *node {
 	tb.Helper()
-	rt, err := runtime.New(runtime.Options{TempDir: tb.TempDir()})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctl, err := controller.New(controller.Options{Runtime: controller.FromRuntime(rt)})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = ctl.Run(ctx); close(done) }()
+	ctl := controllertest.New(tb, controller.Options{})
 	srv := httptest.NewServer(restapi.NewHandler(ctl, restapi.Options{}))
-	return &node{srv: srv, ctl: ctl, stop: func() {
-		srv.Close()
-		cancel()
-		<-done
-		rt.Close()
-	}}
+	return &node{srv: srv, ctl: ctl, stop: srv.Close}
 }
 
 func procJSON(name string, argv ...string) []byte {

@@ -18,8 +18,8 @@ import (
 
 	v1 "procstar.dev/procstar/api/v1"
 	"procstar.dev/procstar/controller"
+	"procstar.dev/procstar/controller/controllertest"
 	"procstar.dev/procstar/restapi"
-	"procstar.dev/procstar/runtime"
 )
 
 // The controller pins followed logs.
@@ -36,17 +36,7 @@ type realNode struct {
 
 func newRealNode(t *testing.T) *realNode {
 	t.Helper()
-	rt, err := runtime.New(runtime.Options{TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctl, err := controller.New(controller.Options{Runtime: controller.FromRuntime(rt)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = ctl.Run(ctx); close(done) }()
+	ctl := controllertest.New(t, controller.Options{})
 	// The default poll interval, as the agent serves.
 	srv := httptest.NewServer(restapi.NewHandler(ctl, restapi.Options{}))
 	tr := &http.Transport{DisableCompression: true}
@@ -59,9 +49,6 @@ func newRealNode(t *testing.T) *realNode {
 		wcancel()
 		tr.CloseIdleConnections()
 		srv.Close()
-		cancel()
-		<-done
-		rt.Close()
 	})
 	return &realNode{t: t, url: srv.URL, hc: &http.Client{Transport: tr}}
 }

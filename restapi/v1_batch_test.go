@@ -4,7 +4,6 @@ package restapi
 // controller and runtime, with real processes.
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -15,27 +14,14 @@ import (
 
 	v1 "procstar.dev/procstar/api/v1"
 	"procstar.dev/procstar/controller"
-	"procstar.dev/procstar/runtime"
+	"procstar.dev/procstar/controller/controllertest"
 )
 
 // realBackend is the agent's controller over a real runtime, stopped at
 // the end of the test.
 func realBackend(t *testing.T) *controller.Controller {
 	t.Helper()
-	rt, err := runtime.New(runtime.Options{TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Close() })
-	c, err := controller.New(controller.Options{Runtime: controller.FromRuntime(rt)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { c.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return c
+	return controllertest.New(t, controller.Options{})
 }
 
 // listBody is a ProcList of procs, as JSON.

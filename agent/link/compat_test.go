@@ -11,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	v1 "procstar.dev/procstar/api/v1"
 	"procstar.dev/procstar/controller"
-	"procstar.dev/procstar/runtime"
+	"procstar.dev/procstar/controller/controllertest"
 	"procstar.dev/procstar/wire"
 )
 
@@ -256,18 +255,7 @@ func (b *stallingBackend) Result(ctx context.Context, name string) (wire.ProcRes
 // proc: after the resync the server gets ProcDelete for the old one, then
 // the new one's results.
 func TestRecreatedAcrossWatchGap(t *testing.T) {
-	rt, err := runtime.New(runtime.Options{TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctl, err := controller.New(controller.Options{Runtime: controller.FromRuntime(rt), HistorySize: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cctx, ccancel := context.WithCancel(context.Background())
-	cdone := make(chan struct{})
-	go func() { _ = ctl.Run(cctx); close(cdone) }()
-	t.Cleanup(func() { ccancel(); <-cdone; rt.Close() })
+	ctl := controllertest.New(t, controller.Options{HistorySize: 8})
 
 	srv := newTestServer(t, "")
 	b := &stallingBackend{Controller: ctl, name: "gate", entered: make(chan struct{}), release: make(chan struct{})}
@@ -279,15 +267,7 @@ func TestRecreatedAcrossWatchGap(t *testing.T) {
 		}
 	}
 	t.Cleanup(release)
-	l, err := New(Config{URL: srv.url(), Conn: wire.ConnInfo{ConnID: "c", GroupID: "default"}, Shutdown: newFakeShutdown()}, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- l.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	c := srv.next(t)
+	c := runLink(t, srv, b)
 	c.register(t)
 
 	// x's first and final results (the first may already say terminated).
@@ -308,17 +288,7 @@ func TestRecreatedAcrossWatchGap(t *testing.T) {
 	for i := range fillers {
 		createProc(t, ctl, fmt.Sprintf("f%02d", i), "exit 0")
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, err := ctl.Delete(ctx, "x", v1.DeleteOptions{RefuseRunning: true})
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	deleteExited(t, ctl, "x")
 	createProc(t, ctl, "x", "exit 0")
 	release()
 
@@ -387,15 +357,7 @@ func TestReplyNeverOlderThanPush(t *testing.T) {
 	srv := newTestServer(t, "")
 	ctl := newController(t)
 	h := &heldResult{Controller: ctl, sawFinal: make(chan struct{}), killed: make(chan error, 1)}
-	l, err := New(Config{URL: srv.url(), Conn: wire.ConnInfo{ConnID: "c", GroupID: "default"}, Shutdown: newFakeShutdown()}, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- l.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	c := srv.next(t)
+	c := runLink(t, srv, h)
 	c.register(t)
 	c.send(t, msg{"type": "ProcStartRequest", "specs": msg{"p": spec("exec sleep 30")}})
 	if m := c.recvType(t, "ProcResult"); m["res"].(map[string]any)["state"] != "running" {

@@ -19,7 +19,7 @@ import (
 
 	v1 "procstar.dev/procstar/api/v1"
 	"procstar.dev/procstar/controller"
-	"procstar.dev/procstar/runtime"
+	"procstar.dev/procstar/controller/controllertest"
 	"procstar.dev/procstar/wire"
 )
 
@@ -30,23 +30,7 @@ func TestMain(m *testing.M) {
 // newController returns a running controller over a real runtime.
 func newController(t testing.TB) *controller.Controller {
 	t.Helper()
-	rt, err := runtime.New(runtime.Options{TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := controller.New(controller.Options{Runtime: controller.FromRuntime(rt)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = c.Run(ctx); close(done) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		rt.Close()
-	})
-	return c
+	return controllertest.New(t, controller.Options{})
 }
 
 // fakeShutdown is a ShutdownSource the test moves.
@@ -395,6 +379,38 @@ func startAgent(t testing.TB, srv *testServer, ctl *controller.Controller, adjus
 		}
 	})
 	return a
+}
+
+// runLink runs a link to srv over backend b, with only what the protocol
+// needs configured, until the test ends, and returns its connection.
+func runLink(t testing.TB, srv *testServer, b Backend) *serverConn {
+	t.Helper()
+	l, err := New(Config{URL: srv.url(), Conn: wire.ConnInfo{ConnID: "c", GroupID: "default"}, Shutdown: newFakeShutdown()}, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return srv.next(t)
+}
+
+// deleteExited deletes name as procstar's delete does, retrying until its
+// process has exited.
+func deleteExited(t testing.TB, ctl *controller.Controller, name string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := ctl.Delete(context.Background(), name, v1.DeleteOptions{RefuseRunning: true})
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // wait waits for Run to return and returns its error.

@@ -742,31 +742,13 @@ func TestResyncAfterWatchGap(t *testing.T) {
 	ctl := newController(t)
 	createProc(t, ctl, "old", "exit 0")
 	g := &gappyBackend{Controller: ctl, release: make(chan struct{})}
-	l, err := New(Config{URL: srv.url(), Conn: wire.ConnInfo{ConnID: "c"}}, g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- l.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	c := srv.next(t)
+	c := runLink(t, srv, g)
 	if m := c.register(t); !reflect.DeepEqual(m["proc_ids"], []any{"old"}) {
 		t.Fatalf("Register proc_ids %v", m["proc_ids"])
 	}
 	// Changes the pusher cannot see until it resyncs.
 	createProc(t, ctl, "new", "exec sleep 30")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, err := ctl.Delete(ctx, "old", v1.DeleteOptions{RefuseRunning: true})
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	deleteExited(t, ctl, "old")
 	c.quiet(t, 100*time.Millisecond)
 	close(g.release)
 	got := map[string]string{}
@@ -778,7 +760,7 @@ func TestResyncAfterWatchGap(t *testing.T) {
 		t.Errorf("after resync: %v", got)
 	}
 	// And the watch goes on: a signal's final result arrives.
-	if err := ctl.Signal(ctx, "new", 9, false); err != nil {
+	if err := ctl.Signal(context.Background(), "new", 9, false); err != nil {
 		t.Fatal(err)
 	}
 	if m := c.recv(t); m["type"] != "ProcResult" || m["res"].(map[string]any)["state"] != "terminated" {

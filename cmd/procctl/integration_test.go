@@ -5,7 +5,6 @@
 package main
 
 import (
-	"context"
 	"net"
 	"net/http/httptest"
 	"path/filepath"
@@ -15,8 +14,8 @@ import (
 	"time"
 
 	"procstar.dev/procstar/controller"
+	"procstar.dev/procstar/controller/controllertest"
 	"procstar.dev/procstar/restapi"
-	"procstar.dev/procstar/runtime"
 )
 
 func newRealHarness(t *testing.T) *harness {
@@ -31,18 +30,7 @@ func newRealHarnessOpts(t *testing.T, opts restapi.Options) *harness {
 // socket (the server address is then unix:/path).
 func newRealHarnessOn(t *testing.T, opts restapi.Options, overUnix bool) *harness {
 	t.Helper()
-	rt, err := runtime.New(runtime.Options{TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Close() })
-	c, err := controller.New(controller.Options{Runtime: controller.FromRuntime(rt)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { c.Run(ctx); close(done) }()
+	c := controllertest.New(t, controller.Options{})
 	srv := httptest.NewUnstartedServer(restapi.NewHandler(c, opts))
 	server := ""
 	if overUnix {
@@ -59,7 +47,7 @@ func newRealHarnessOn(t *testing.T, opts restapi.Options, overUnix bool) *harnes
 	if !overUnix {
 		server = srv.URL
 	}
-	t.Cleanup(func() { srv.Close(); cancel(); <-done })
+	t.Cleanup(srv.Close)
 	home := t.TempDir()
 	h := &harness{t: t, home: home, now: time.Now, vars: map[string]string{"HOME": home, "PROCSTAR_SERVER": server}}
 	return h
