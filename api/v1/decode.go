@@ -98,6 +98,9 @@ func Decode(data []byte) ([]Proc, error) {
 		if len(problems) > 0 {
 			return nil, &DecodeError{Doc: doc, Problems: problems}
 		}
+		if len(trees) == 1 {
+			return got, nil
+		}
 		procs = append(procs, got...)
 	}
 	return procs, nil
@@ -338,9 +341,12 @@ func decodeObject(tree any, raw []byte) ([]Proc, []error) {
 	if len(problems) > 0 {
 		return nil, problems
 	}
+	// A Proc is decoded in place into the slice returned.
+	var one []Proc
 	var target any
 	if kind == KindProc {
-		target = new(Proc)
+		one = make([]Proc, 1)
+		target = &one[0]
 	} else {
 		target = new(ProcList)
 	}
@@ -355,14 +361,14 @@ func decodeObject(tree any, raw []byte) ([]Proc, []error) {
 			return nil, []error{err}
 		}
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(target); err != nil {
+	// checkTree has refused every unknown field, matching names exactly,
+	// which encoding/json's DisallowUnknownFields does not.
+	if err := json.Unmarshal(b, target); err != nil {
 		return nil, []error{err}
 	}
 	switch t := target.(type) {
 	case *Proc:
-		return []Proc{*t}, nil
+		return one, nil
 	case *ProcList:
 		for i := range t.Items {
 			it := &t.Items[i]
