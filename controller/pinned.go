@@ -93,6 +93,11 @@ func (o *pinnedOutput) file() (*os.File, error) {
 	return o.f, nil
 }
 
+// File returns the pin's own open file of a file-backed capture, nil for
+// a memory capture. The caller may seek it (ReadAt does not use the
+// offset) but must not close it; it stays open until Close.
+func (o *pinnedOutput) File() (*os.File, error) { return o.file() }
+
 func (o *pinnedOutput) Done() <-chan struct{} { return o.p.Done() }
 
 func (o *pinnedOutput) Info() (v1.OutputInfo, error) {

@@ -5,6 +5,7 @@ package restapi_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -253,4 +254,140 @@ func trunc(b []byte) string {
 		return string(b[:60]) + "…"
 	}
 	return string(b)
+}
+
+// TestPlainReadReplaced replaces a proc while a plain (not followed) read
+// of its output is part way through: the response must still be exactly
+// the old run's bytes, through both output routes and with either
+// capture, as a plain read pins the run it started on. The output is
+// larger than the loopback socket buffers, so the server is still
+// sending when the proc is replaced.
+func TestPlainReadReplaced(t *testing.T) {
+	if testing.Short() {
+		t.Skip("captures 96 MiB")
+	}
+	n := newRealNode(t)
+	const size = 24 << 20
+	oldScript := fmt.Sprintf("head -c %d /dev/zero", size)
+	newScript := fmt.Sprintf("yes x | head -c %d", size)
+	for _, mode := range []v1.CaptureMode{v1.CaptureTempfile, v1.CaptureMemory} {
+		for _, route := range []string{"v1", "procstar"} {
+			t.Run(string(mode)+"/"+route, func(t *testing.T) {
+				n.t = t
+				name := "plain-" + string(mode) + "-" + route
+				path := procsURL + "/" + name + "/log"
+				if route == "procstar" {
+					path = "/procs/" + name + "/output/stdout/data"
+				}
+				n.must("POST", procsURL, procJSON(name, oldScript, mode), 201)
+				waitSucceeded(t, n, name)
+				ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+				defer cancel()
+				req, _ := http.NewRequestWithContext(ctx, "GET", n.url+path, nil)
+				resp, err := n.hc.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				if resp.StatusCode != 200 || resp.ContentLength != size {
+					t.Fatalf("GET %s: %d, length %d", path, resp.StatusCode, resp.ContentLength)
+				}
+				head := make([]byte, 1<<20)
+				if _, err := io.ReadFull(resp.Body, head); err != nil {
+					t.Fatal(err)
+				}
+				n.must("DELETE", procsURL+"/"+name, "", 200)
+				for deadline := time.Now().Add(10 * time.Second); ; {
+					code, b := n.do("POST", procsURL, procJSON(name, newScript, mode))
+					if code == 201 {
+						break
+					}
+					if code != 409 || time.Now().After(deadline) {
+						t.Fatalf("re-creating %s: %d %s", name, code, b)
+					}
+					time.Sleep(time.Millisecond)
+				}
+				waitSucceeded(t, n, name)
+				rest, err := io.ReadAll(resp.Body)
+				if err != nil {
+					t.Fatalf("reading the rest: %v", err)
+				}
+				body := append(head, rest...)
+				if len(body) != size {
+					t.Fatalf("read %d bytes, want %d", len(body), size)
+				}
+				if i := bytes.IndexFunc(body, func(r rune) bool { return r != 0 }); i >= 0 {
+					t.Fatalf("byte %d is %q: the response spliced in the new run's output", i, body[i])
+				}
+				n.must("DELETE", procsURL+"/"+name+"?force=true", "", 200)
+			})
+		}
+	}
+}
+
+// waitSucceeded waits until name's phase is Succeeded.
+func waitSucceeded(t *testing.T, n *realNode, name string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, b := n.do("GET", procsURL+"/"+name, "")
+		var p v1.Proc
+		if code == 200 && json.Unmarshal([]byte(b), &p) == nil && p.Status.Phase == v1.PhaseSucceeded {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not succeed: %d %s", name, code, trunc([]byte(b)))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestPlainReadRanges reads windows and ranges of a real capture larger
+// than one read chunk, through the pinned run (from the capture file with
+// sendfile, or from memory), and checks each against the whole.
+func TestPlainReadRanges(t *testing.T) {
+	n := newRealNode(t)
+	var want bytes.Buffer
+	for i := 1; i <= 400000; i++ {
+		fmt.Fprintln(&want, i)
+	}
+	for _, mode := range []v1.CaptureMode{v1.CaptureTempfile, v1.CaptureMemory} {
+		t.Run(string(mode), func(t *testing.T) {
+			n.t = t
+			name := "ranges-" + string(mode)
+			n.must("POST", procsURL, procJSON(name, "seq 1 400000", mode), 201)
+			waitSucceeded(t, n, name)
+			all := want.Bytes()
+			size := int64(len(all))
+			for _, tc := range []struct {
+				query, rng string
+				from, to   int64 // the bytes of all expected
+			}{
+				{"", "", 0, size},
+				{"?start=7", "", 7, size},
+				{"?start=1048570&stop=2097200", "", 1048570, 2097200},
+				{"", "bytes=5-1500000", 5, 1500001},
+				{"?start=100", "bytes=-10", size - 10, size},
+				{"?start=" + fmt.Sprint(size), "", size, size},
+			} {
+				req, _ := http.NewRequestWithContext(t.Context(), "GET", n.url+procsURL+"/"+name+"/log"+tc.query, nil)
+				if tc.rng != "" {
+					req.Header.Set("Range", tc.rng)
+				}
+				resp, err := n.hc.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode/100 != 2 {
+					t.Fatalf("%s %s: %d, %v", tc.query, tc.rng, resp.StatusCode, err)
+				}
+				if !bytes.Equal(got, all[tc.from:tc.to]) {
+					t.Errorf("%s %s: %d bytes, want bytes %d-%d (%d)", tc.query, tc.rng, len(got), tc.from, tc.to, tc.to-tc.from)
+				}
+			}
+			n.must("DELETE", procsURL+"/"+name, "", 200)
+		})
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -89,7 +90,13 @@ func (h *handler) v1Log(q *request, name string) {
 		h.followLog(q, name, fd, spec.Capture.Encoding, from, stop)
 		return
 	}
-	info, err := h.b.OutputInfo(ctx, name, fd)
+	src, err := h.openLog(q, name, fd)
+	if err != nil {
+		q.fail(err)
+		return
+	}
+	defer h.closeLog(src, name, fd)
+	info, err := src.info(ctx)
 	if err != nil {
 		q.fail(err)
 		return
@@ -123,12 +130,12 @@ func (h *handler) v1Log(q *request, name string) {
 	if code == http.StatusOK && q.r.Method == http.MethodGet && q.r.Header.Get(v1.HeaderPassFd) == "1" && h.passFd(q, name, fd, from, end) {
 		return
 	}
-	out := h.newOutputReader(q, name, fd)
-	defer out.close()
-	first, err := out.read(from, end)
-	if err != nil {
-		q.fail(err)
-		return
+	var first []byte
+	if from < end {
+		if first, err = src.read(from, end); err != nil {
+			q.fail(err)
+			return
+		}
 	}
 	var enc encoder
 	if code == http.StatusOK {
@@ -145,7 +152,7 @@ func (h *handler) v1Log(q *request, name string) {
 	if q.r.Method == http.MethodHead {
 		return
 	}
-	out.copy(body, from, end, first, nil)
+	src.copy(q, body, from, end, first)
 }
 
 // setLogHeaders sets the headers of a log response but Content-Length.
@@ -157,14 +164,14 @@ func setLogHeaders(q *request, enc v1.Encoding) {
 }
 
 // OutputPinner is an optional extension of Backend, which the controller
-// implements. A followed log pins the run (process) the proc has when the
-// request comes, and reads that run's capture to its end: the proc may be
-// deleted once it has exited without the follower missing its last bytes
-// (the controller keeps them readable for the handle, by reopening a
-// capture file or holding a memory capture), and a proc replaced or
-// restarted under the same name ends the follow once the pinned run is
-// drained, never splicing in another run's output. Without it, a follow
-// reads the proc by name at each poll.
+// implements. A log read, followed or plain, pins the run (process) the
+// proc has when the request comes, and reads that run's capture to its
+// end: the proc may be deleted once it has exited without the reader
+// missing its last bytes (the controller keeps them readable for the
+// handle, by reopening a capture file or holding a memory capture), and a
+// proc replaced or restarted under the same name ends a follow once the
+// pinned run is drained, never splicing in another run's output. Without
+// it, a read goes to the proc by name for each chunk.
 type OutputPinner interface {
 	// PinOutput pins fd's capture of the proc's current run. Its errors
 	// are those of OutputInfo. The caller closes the handle.
@@ -189,9 +196,12 @@ type PinnedOutput = interface {
 	Close() error
 }
 
-// followSource is what a followed log reads: a pinned run, or (when the
-// backend cannot pin) the proc by name.
-type followSource struct {
+// logSource is what a log response reads: the run the proc has when the
+// request comes, pinned, or (when the backend cannot pin) the proc by
+// name. A plain read is pinned as a follow is, so that a proc restarted
+// or replaced while a large response is sent never splices another run's
+// bytes into it.
+type logSource struct {
 	pin PinnedOutput
 	buf *[]byte // from chunkPool, with pin
 
@@ -201,19 +211,26 @@ type followSource struct {
 	rd   *outputReader // without pin
 }
 
-// openFollow pins the proc's current run when the backend can.
-func (h *handler) openFollow(q *request, name string, fd int) (*followSource, error) {
+// openLog pins the proc's current run when the backend can.
+func (h *handler) openLog(q *request, name string, fd int) (*logSource, error) {
 	if p, ok := h.b.(OutputPinner); ok {
 		pin, err := p.PinOutput(q.r.Context(), name, fd)
 		if err != nil {
 			return nil, err
 		}
-		return &followSource{pin: pin, buf: chunkPool.Get().(*[]byte)}, nil
+		return &logSource{h: h, name: name, fd: fd, pin: pin, buf: chunkPool.Get().(*[]byte)}, nil
 	}
-	return &followSource{h: h, name: name, fd: fd, rd: h.newOutputReader(q, name, fd)}, nil
+	return &logSource{h: h, name: name, fd: fd, rd: h.newOutputReader(q, name, fd)}, nil
 }
 
-func (s *followSource) info(ctx context.Context) (v1.OutputInfo, error) {
+// closeLog closes src, logging a failure to unpin.
+func (h *handler) closeLog(src *logSource, name string, fd int) {
+	if err := src.close(); err != nil {
+		h.log.Error(err, "unpinning output", "proc", name, "fd", fd)
+	}
+}
+
+func (s *logSource) info(ctx context.Context) (v1.OutputInfo, error) {
 	if s.pin != nil {
 		return s.pin.Info()
 	}
@@ -223,7 +240,7 @@ func (s *followSource) info(ctx context.Context) (v1.OutputInfo, error) {
 // read reads up to logChunk bytes of [pos, end); the result is valid
 // until the next read. Nothing read is an error: the length said the
 // bytes were there.
-func (s *followSource) read(pos, end int64) ([]byte, error) {
+func (s *logSource) read(pos, end int64) ([]byte, error) {
 	var b []byte
 	var err error
 	if s.pin != nil {
@@ -243,14 +260,61 @@ func (s *followSource) read(pos, end int64) ([]byte, error) {
 }
 
 // done is closed when the pinned run is complete; nil without a pin.
-func (s *followSource) done() <-chan struct{} {
+func (s *logSource) done() <-chan struct{} {
 	if s.pin != nil {
 		return s.pin.Done()
 	}
 	return nil
 }
 
-func (s *followSource) close() error {
+// copy writes [pos, end) to w, beginning with first (already read from
+// pos), as outputReader.copy does: from a pinned capture file with
+// sendfile(2) when w takes a file, else in chunks.
+func (s *logSource) copy(q *request, w io.Writer, pos, end int64, first []byte) {
+	if s.pin == nil {
+		s.rd.copy(w, pos, end, first, nil)
+		return
+	}
+	if _, err := w.Write(first); err != nil {
+		return
+	}
+	pos += int64(len(first))
+	if pf, ok := s.pin.(pinnedFile); ok && pos < end {
+		if _, takesFile := w.(io.ReaderFrom); takesFile {
+			if f, err := pf.File(); err == nil && f != nil {
+				if _, err := f.Seek(pos, io.SeekStart); err == nil {
+					n, err := io.Copy(w, io.LimitReader(f, end-pos))
+					if err != nil && !isClientGone(q.r.Context(), err) {
+						s.h.log.Error(err, "sending output failed", "proc", s.name, "fd", s.fd, "offset", pos+n)
+					}
+					return
+				}
+			}
+		}
+	}
+	for pos < end {
+		chunk, err := s.read(pos, end)
+		if err != nil {
+			if !isClientGone(q.r.Context(), err) {
+				s.h.log.Error(err, "reading output failed", "proc", s.name, "fd", s.fd, "offset", pos)
+			}
+			return
+		}
+		if _, err := w.Write(chunk); err != nil {
+			return
+		}
+		pos += int64(len(chunk))
+	}
+}
+
+// pinnedFile is an optional extension of PinnedOutput for a file-backed
+// capture: File is the pin's own open file of the capture (nil for a
+// memory capture), which the caller may seek, but not close.
+type pinnedFile interface {
+	File() (*os.File, error)
+}
+
+func (s *logSource) close() error {
 	if s.pin == nil {
 		s.rd.close()
 		return nil
@@ -271,16 +335,12 @@ func (s *followSource) close() error {
 // of the output.
 func (h *handler) followLog(q *request, name string, fd int, encoding v1.Encoding, from int64, stop *int64) {
 	ctx := q.r.Context()
-	src, err := h.openFollow(q, name, fd)
+	src, err := h.openLog(q, name, fd)
 	if err != nil {
 		q.fail(err)
 		return
 	}
-	defer func() {
-		if err := src.close(); err != nil {
-			h.log.Error(err, "unpinning output", "proc", name, "fd", fd)
-		}
-	}()
+	defer h.closeLog(src, name, fd)
 	info, err := src.info(ctx)
 	if err != nil {
 		q.fail(err)

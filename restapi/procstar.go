@@ -232,19 +232,25 @@ func (h *handler) procOutput(q *request, id, fdName string) {
 		q.w.WriteHeader(http.StatusOK)
 		return
 	}
-	info, err := h.b.OutputInfo(ctx, id, fd)
+	src, err := h.openLog(q, id, fd)
+	if err != nil {
+		q.fail(err)
+		return
+	}
+	defer h.closeLog(src, id, fd)
+	info, err := src.info(ctx)
 	if err != nil {
 		q.fail(err)
 		return
 	}
 	// Read the first chunk before committing to 200, so that an error
 	// still gets an error body.
-	out := h.newOutputReader(q, id, fd)
-	defer out.close()
-	first, err := out.read(0, info.Length)
-	if err != nil {
-		q.fail(err)
-		return
+	var first []byte
+	if info.Length > 0 {
+		if first, err = src.read(0, info.Length); err != nil {
+			q.fail(err)
+			return
+		}
 	}
 	q.w.Header().Set("Content-Type", contentType(spec.Capture.Encoding))
 	q.w.Header().Set("Content-Length", strconv.FormatInt(info.Length, 10))
@@ -252,7 +258,7 @@ func (h *handler) procOutput(q *request, id, fdName string) {
 	if q.r.Method == http.MethodHead {
 		return
 	}
-	out.copy(q.w, 0, info.Length, first, nil)
+	src.copy(q, q.w, 0, info.Length, first)
 }
 
 // findFd returns the spec entry of fd number fd.
