@@ -268,43 +268,69 @@ func (s *logSource) done() <-chan struct{} {
 }
 
 // copy writes [pos, end) to w, beginning with first (already read from
-// pos), as outputReader.copy does: from a pinned capture file with
-// sendfile(2) when w takes a file, else in chunks.
-func (s *logSource) copy(q *request, w io.Writer, pos, end int64, first []byte) {
-	if s.pin == nil {
-		s.rd.copy(w, pos, end, first, nil)
-		return
-	}
-	if _, err := w.Write(first); err != nil {
-		return
-	}
-	pos += int64(len(first))
-	if pf, ok := s.pin.(pinnedFile); ok && pos < end {
-		if _, takesFile := w.(io.ReaderFrom); takesFile {
-			if f, err := pf.File(); err == nil && f != nil {
-				if _, err := f.Seek(pos, io.SeekStart); err == nil {
-					n, err := io.Copy(w, io.LimitReader(f, end-pos))
-					if err != nil && !isClientGone(q.r.Context(), err) {
-						s.h.log.Error(err, "sending output failed", "proc", s.name, "fd", s.fd, "offset", pos+n)
-					}
-					return
-				}
-			}
-		}
-	}
-	for pos < end {
-		chunk, err := s.read(pos, end)
-		if err != nil {
-			if !isClientGone(q.r.Context(), err) {
-				s.h.log.Error(err, "reading output failed", "proc", s.name, "fd", s.fd, "offset", pos)
-			}
-			return
-		}
+// pos), and returns the offset reached. The rest goes straight from the
+// capture file when the source has one and w can take a file (sendfile(2)
+// on a TCP connection), else in chunks of at most logChunk. It stops
+// early if the client goes, or, logging, if the output cannot be read (a
+// short body tells the client).
+func (s *logSource) copy(q *request, w io.Writer, pos, end int64, first []byte) int64 {
+	ctx := q.r.Context()
+	chunk := first
+	for {
 		if _, err := w.Write(chunk); err != nil {
-			return
+			return pos
 		}
 		pos += int64(len(chunk))
+		if pos >= end {
+			return pos
+		}
+		if n, ok := s.sendFile(ctx, w, pos, end); ok {
+			return pos + n
+		}
+		var err error
+		if chunk, err = s.read(pos, end); err != nil {
+			if !isClientGone(ctx, err) {
+				s.h.log.Error(err, "reading output failed", "proc", s.name, "fd", s.fd, "offset", pos)
+			}
+			return pos
+		}
 	}
+}
+
+// sendFile writes [pos, end) to w from the capture's file: the pin's own,
+// or one the backend opens by name. ok is false when w cannot take a file
+// (an encoder) or there is no file (a memory capture); then nothing was
+// written.
+func (s *logSource) sendFile(ctx context.Context, w io.Writer, pos, end int64) (n int64, ok bool) {
+	if _, takesFile := w.(io.ReaderFrom); !takesFile {
+		return 0, false
+	}
+	var f *os.File
+	if s.pin != nil {
+		pf, isFile := s.pin.(pinnedFile)
+		if !isFile {
+			return 0, false
+		}
+		if pinned, err := pf.File(); err == nil && pinned != nil {
+			f = pinned
+		}
+	} else if filer, isFiler := s.h.b.(OutputFiler); isFiler {
+		if opened, err := filer.OutputFile(ctx, s.name, s.fd); err == nil {
+			defer opened.Close()
+			f = opened
+		}
+	}
+	if f == nil {
+		return 0, false
+	}
+	if _, err := f.Seek(pos, io.SeekStart); err != nil {
+		return 0, false
+	}
+	n, err := io.Copy(w, io.LimitReader(f, end-pos))
+	if err != nil && !isClientGone(ctx, err) {
+		s.h.log.Error(err, "sending output failed", "proc", s.name, "fd", s.fd, "offset", pos+n)
+	}
+	return n, true
 }
 
 // pinnedFile is an optional extension of PinnedOutput for a file-backed

@@ -5,11 +5,8 @@ package restapi
 
 import (
 	"context"
-	"io"
 	"os"
 	"sync"
-
-	"procstar.dev/procstar/internal/errdefs"
 )
 
 // OutputReaderAt is an optional extension of Backend. A backend that
@@ -91,67 +88,4 @@ func (o *outputReader) read(start, end int64) ([]byte, error) {
 		b = b[:stop-start]
 	}
 	return b, nil
-}
-
-// sendFile writes [pos, end) to w from the capture's file, when the
-// backend can open it and w can take a file (the response itself, not an
-// encoder): net/http then uses sendfile. ok is false when it did not try.
-func (o *outputReader) sendFile(w io.Writer, pos, end int64) (n int64, ok bool) {
-	filer, isFiler := o.h.b.(OutputFiler)
-	if _, takesFile := w.(io.ReaderFrom); !isFiler || !takesFile {
-		return 0, false
-	}
-	f, err := filer.OutputFile(o.q.r.Context(), o.name, o.fd)
-	if err != nil {
-		return 0, false
-	}
-	defer f.Close()
-	if _, err := f.Seek(pos, io.SeekStart); err != nil {
-		return 0, false
-	}
-	n, err = io.Copy(w, io.LimitReader(f, end-pos))
-	if err != nil && !isClientGone(o.q.r.Context(), err) {
-		o.h.log.Error(err, "sending output failed", "proc", o.name, "fd", o.fd, "offset", pos+n)
-	}
-	return n, true
-}
-
-// copy writes [start, end) to w in chunks of at most logChunk, beginning
-// with first (already read from start), and returns the offset reached.
-// flush, if not nil, runs after each chunk. It stops early if the client
-// goes, or, logging, if the backend fails or has nothing more (a short
-// body tells the client).
-func (o *outputReader) copy(w io.Writer, start, end int64, first []byte, flush func()) int64 {
-	pos := start
-	chunk := first
-	for {
-		if len(chunk) > 0 {
-			if _, err := w.Write(chunk); err != nil {
-				return pos
-			}
-			pos += int64(len(chunk))
-			if flush != nil {
-				flush()
-			}
-		}
-		if pos >= end {
-			return pos
-		}
-		if flush == nil {
-			if n, ok := o.sendFile(w, pos, end); ok {
-				return pos + n
-			}
-		}
-		var err error
-		chunk, err = o.read(pos, end)
-		if err != nil || len(chunk) == 0 {
-			if err == nil {
-				err = errdefs.New(errdefs.ErrUnavailable, "output is shorter than its length")
-			}
-			if !isClientGone(o.q.r.Context(), err) {
-				o.h.log.Error(err, "reading output failed", "proc", o.name, "fd", o.fd, "offset", pos)
-			}
-			return pos
-		}
-	}
 }
