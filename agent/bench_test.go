@@ -191,20 +191,17 @@ func (n *node) createAndWait(b *testing.B, iter, total, workers int) cost {
 	finished := make(chan int, 1)
 	go func() {
 		done := map[string]bool{}
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 1<<20), 1<<24)
 		// A minimal client, as the raw loop is a minimal parent: it decodes
-		// only the two fields it needs.
+		// the stream of events with one Decoder, and only the two fields
+		// it needs.
+		dec := json.NewDecoder(resp.Body)
 		var ev struct {
 			Object struct {
 				Metadata struct{ Name string }
 				Status   struct{ Phase v1.ProcPhase }
 			}
 		}
-		for sc.Scan() {
-			if json.Unmarshal(sc.Bytes(), &ev) != nil {
-				continue
-			}
+		for dec.Decode(&ev) == nil {
 			if ev.Object.Status.Phase == v1.PhaseSucceeded {
 				done[ev.Object.Metadata.Name] = true
 				if len(done) == total {
