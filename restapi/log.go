@@ -268,69 +268,72 @@ func (s *logSource) done() <-chan struct{} {
 }
 
 // copy writes [pos, end) to w, beginning with first (already read from
-// pos), and returns the offset reached. The rest goes straight from the
-// capture file when the source has one and w can take a file (sendfile(2)
-// on a TCP connection), else in chunks of at most logChunk. It stops
-// early if the client goes, or, logging, if the output cannot be read (a
-// short body tells the client).
-func (s *logSource) copy(q *request, w io.Writer, pos, end int64, first []byte) int64 {
+// pos). The rest goes straight from the capture file when the source has
+// one and w can take a file (sendfile(2) on a TCP connection), else in
+// chunks of at most logChunk. It stops early if the client goes, or,
+// logging, if the output cannot be read (a short body tells the client).
+func (s *logSource) copy(q *request, w io.Writer, pos, end int64, first []byte) {
 	ctx := q.r.Context()
+	_, takesFile := w.(io.ReaderFrom)
 	chunk := first
 	for {
 		if _, err := w.Write(chunk); err != nil {
-			return pos
+			return
 		}
 		pos += int64(len(chunk))
 		if pos >= end {
-			return pos
+			return
 		}
-		if n, ok := s.sendFile(ctx, w, pos, end); ok {
-			return pos + n
+		if takesFile {
+			if f, release := s.file(ctx); f != nil {
+				s.sendFile(ctx, w, f, pos, end)
+				release()
+				return
+			}
+			takesFile = false // a memory capture: chunks from here on
 		}
 		var err error
 		if chunk, err = s.read(pos, end); err != nil {
 			if !isClientGone(ctx, err) {
 				s.h.log.Error(err, "reading output failed", "proc", s.name, "fd", s.fd, "offset", pos)
 			}
-			return pos
+			return
 		}
 	}
 }
 
-// sendFile writes [pos, end) to w from the capture's file: the pin's own,
-// or one the backend opens by name. ok is false when w cannot take a file
-// (an encoder) or there is no file (a memory capture); then nothing was
-// written.
-func (s *logSource) sendFile(ctx context.Context, w io.Writer, pos, end int64) (n int64, ok bool) {
-	if _, takesFile := w.(io.ReaderFrom); !takesFile {
-		return 0, false
-	}
-	var f *os.File
+// file returns the capture's file, which the caller may seek, and a
+// function to call when done with it: the pin's own file, or one the
+// backend opens by name. It returns nil when there is none (a memory
+// capture, or a backend that cannot open files).
+func (s *logSource) file(ctx context.Context) (*os.File, func()) {
 	if s.pin != nil {
-		pf, isFile := s.pin.(pinnedFile)
-		if !isFile {
-			return 0, false
+		if pf, ok := s.pin.(pinnedFile); ok {
+			if f, err := pf.File(); err == nil && f != nil {
+				return f, func() {}
+			}
 		}
-		if pinned, err := pf.File(); err == nil && pinned != nil {
-			f = pinned
-		}
-	} else if filer, isFiler := s.h.b.(OutputFiler); isFiler {
-		if opened, err := filer.OutputFile(ctx, s.name, s.fd); err == nil {
-			defer opened.Close()
-			f = opened
+		return nil, nil
+	}
+	if filer, ok := s.h.b.(OutputFiler); ok {
+		if f, err := filer.OutputFile(ctx, s.name, s.fd); err == nil {
+			return f, func() { f.Close() }
 		}
 	}
-	if f == nil {
-		return 0, false
+	return nil, nil
+}
+
+// sendFile writes [pos, end) of f to w, which takes a file: net/http then
+// uses sendfile(2).
+func (s *logSource) sendFile(ctx context.Context, w io.Writer, f *os.File, pos, end int64) {
+	var n int64
+	_, err := f.Seek(pos, io.SeekStart)
+	if err == nil {
+		n, err = io.Copy(w, io.LimitReader(f, end-pos))
 	}
-	if _, err := f.Seek(pos, io.SeekStart); err != nil {
-		return 0, false
-	}
-	n, err := io.Copy(w, io.LimitReader(f, end-pos))
 	if err != nil && !isClientGone(ctx, err) {
 		s.h.log.Error(err, "sending output failed", "proc", s.name, "fd", s.fd, "offset", pos+n)
 	}
-	return n, true
 }
 
 // pinnedFile is an optional extension of PinnedOutput for a file-backed
