@@ -90,17 +90,11 @@ func (h *handler) v1Log(q *request, name string) {
 		h.followLog(q, name, fd, spec.Capture.Encoding, from, stop)
 		return
 	}
-	src, err := h.openLog(q, name, fd)
-	if err != nil {
-		q.fail(err)
+	src, info, ok := h.openLog(q, name, fd)
+	if !ok {
 		return
 	}
 	defer h.closeLog(src, name, fd)
-	info, err := src.info(ctx)
-	if err != nil {
-		q.fail(err)
-		return
-	}
 	setLogHeaders(q, spec.Capture.Encoding)
 	hdr := q.w.Header()
 
@@ -211,16 +205,29 @@ type logSource struct {
 	rd   *outputReader // without pin
 }
 
-// openLog pins the proc's current run when the backend can.
-func (h *handler) openLog(q *request, name string, fd int) (*logSource, error) {
+// openLog opens the source of a log response, pinning the proc's current
+// run when the backend can, and returns it with what the capture holds
+// now. On failure it answers q and returns false; else the caller closes
+// the source (closeLog).
+func (h *handler) openLog(q *request, name string, fd int) (*logSource, v1.OutputInfo, bool) {
+	src := &logSource{h: h, name: name, fd: fd}
 	if p, ok := h.b.(OutputPinner); ok {
 		pin, err := p.PinOutput(q.r.Context(), name, fd)
 		if err != nil {
-			return nil, err
+			q.fail(err)
+			return nil, v1.OutputInfo{}, false
 		}
-		return &logSource{h: h, name: name, fd: fd, pin: pin, buf: chunkPool.Get().(*[]byte)}, nil
+		src.pin, src.buf = pin, chunkPool.Get().(*[]byte)
+	} else {
+		src.rd = h.newOutputReader(q, name, fd)
 	}
-	return &logSource{h: h, name: name, fd: fd, rd: h.newOutputReader(q, name, fd)}, nil
+	info, err := src.info(q.r.Context())
+	if err != nil {
+		h.closeLog(src, name, fd)
+		q.fail(err)
+		return nil, v1.OutputInfo{}, false
+	}
+	return src, info, true
 }
 
 // closeLog closes src, logging a failure to unpin.
@@ -364,17 +371,11 @@ func (s *logSource) close() error {
 // of the output.
 func (h *handler) followLog(q *request, name string, fd int, encoding v1.Encoding, from int64, stop *int64) {
 	ctx := q.r.Context()
-	src, err := h.openLog(q, name, fd)
-	if err != nil {
-		q.fail(err)
+	src, info, ok := h.openLog(q, name, fd)
+	if !ok {
 		return
 	}
 	defer h.closeLog(src, name, fd)
-	info, err := src.info(ctx)
-	if err != nil {
-		q.fail(err)
-		return
-	}
 	setLogHeaders(q, encoding)
 	rc := http.NewResponseController(q.w)
 	enc := h.negotiate(q)
@@ -447,6 +448,7 @@ func (h *handler) followLog(q *request, name string, fd int, encoding v1.Encodin
 		case <-done:
 			done = nil
 		}
+		var err error
 		if info, err = src.info(ctx); err != nil {
 			fail(err, pos)
 			return

@@ -160,9 +160,10 @@ func TestLogChunked(t *testing.T) {
 	}
 }
 
-// TestLogSendFile: with a backend that can open a file-backed capture,
-// the plain fixed-length routes send all but the first chunk straight from
-// the file; a compressed or followed body still goes by chunks.
+// TestLogSendFile: with a backend that can open a file-backed capture, by
+// name or through a pinned run, the plain fixed-length routes send all but
+// the first chunk straight from the file; a compressed or followed body
+// still goes by chunks.
 func TestLogSendFile(t *testing.T) {
 	out := pattern(3*logChunk + 12345)
 	f := tempFileOf(t, out)
@@ -170,7 +171,7 @@ func TestLogSendFile(t *testing.T) {
 		path    string
 		headers []string
 		body    string
-		files   int // OutputFile calls
+		files   int // files taken
 		reads   int // chunk reads
 	}{
 		{logPath, nil, out, 1, 1},
@@ -181,31 +182,78 @@ func TestLogSendFile(t *testing.T) {
 		{logPath, []string{"Accept-Encoding: gzip"}, out, 0, 4},
 		{logPath + "?follow=true", nil, out, 0, 4},
 	}
-	for _, tt := range tests {
-		fb := logFixture("", false)
-		fb.procs["p"].file = map[int]*os.File{1: f}
-		fb.procs["p"].fileLen = map[int]int64{1: int64(len(out))}
-		srv := testServerFor(t, fakeFiler{fakeAt{fb}}, Options{})
-		r := do(t, srv, "GET", tt.path, "", tt.headers...)
-		body := r.body
-		if ce := r.header.Get("Content-Encoding"); ce != "" {
-			b, err := io.ReadAll(decodeBody(t, ce, strings.NewReader(body)))
-			if err != nil {
-				t.Fatal(err)
+	// Each backend returns how often it has given out the file and read a
+	// chunk so far.
+	backends := map[string]func() (Backend, func() (files, reads int)){
+		"by name": func() (Backend, func() (int, int)) {
+			fb := logFixture("", false)
+			fb.procs["p"].file = map[int]*os.File{1: f}
+			fb.procs["p"].fileLen = map[int]int64{1: int64(len(out))}
+			return fakeFiler{fakeAt{fb}}, func() (int, int) {
+				fb.mu.Lock()
+				defer fb.mu.Unlock()
+				return fb.filesOpened, fb.outputReads
 			}
-			body = string(b)
-		}
-		if r.code/100 != 2 || body != tt.body {
-			t.Fatalf("%s %v: %d, %d bytes, want %d", tt.path, tt.headers, r.code, len(body), len(tt.body))
-		}
-		fb.mu.Lock()
-		files, reads := fb.filesOpened, fb.outputReads
-		fb.mu.Unlock()
-		if files != tt.files || reads != tt.reads {
-			t.Errorf("%s %v: %d files opened and %d chunks read, want %d and %d", tt.path, tt.headers, files, reads, tt.files, tt.reads)
+		},
+		"pinned": func() (Backend, func() (int, int)) {
+			p := filePinner{fakeBackend: logFixture("", false), f: f, reads: new(atomic.Int32), files: new(atomic.Int32)}
+			return p, func() (int, int) { return int(p.files.Load()), int(p.reads.Load()) }
+		},
+	}
+	for name, newBackend := range backends {
+		for _, tt := range tests {
+			backend, counts := newBackend()
+			srv := testServerFor(t, backend, Options{})
+			r := do(t, srv, "GET", tt.path, "", tt.headers...)
+			body := r.body
+			if ce := r.header.Get("Content-Encoding"); ce != "" {
+				b, err := io.ReadAll(decodeBody(t, ce, strings.NewReader(body)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				body = string(b)
+			}
+			if r.code/100 != 2 || body != tt.body {
+				t.Fatalf("%s: %s %v: %d, %d bytes, want %d", name, tt.path, tt.headers, r.code, len(body), len(tt.body))
+			}
+			if files, reads := counts(); files != tt.files || reads != tt.reads {
+				t.Errorf("%s: %s %v: %d files taken and %d chunks read, want %d and %d", name, tt.path, tt.headers, files, reads, tt.files, tt.reads)
+			}
 		}
 	}
 }
+
+// filePinner pins a file-backed capture: the pin reads chunks from the
+// file and offers the file itself for sendfile, counting both.
+type filePinner struct {
+	*fakeBackend
+	f            *os.File
+	reads, files *atomic.Int32
+}
+
+func (p filePinner) PinOutput(context.Context, string, int) (PinnedOutput, error) {
+	return filePin(p), nil
+}
+
+type filePin filePinner
+
+func (p filePin) Info() (v1.OutputInfo, error) {
+	fi, err := p.f.Stat()
+	if err != nil {
+		return v1.OutputInfo{}, err
+	}
+	return v1.OutputInfo{Length: fi.Size(), Complete: true, Encoding: v1.EncodingUTF8}, nil
+}
+func (p filePin) ReadAt(b []byte, off int64) (int, error) {
+	p.reads.Add(1)
+	return p.f.ReadAt(b, off)
+}
+func (p filePin) File() (*os.File, error) {
+	p.files.Add(1)
+	return p.f, nil
+}
+func (filePin) Done() <-chan struct{} { return closedCh }
+func (filePin) Close() error          { return nil }
 
 // tempFileOf returns an open temp file holding data.
 func tempFileOf(t *testing.T, data string) *os.File {
@@ -555,76 +603,5 @@ func TestLogFollowBreaksWhenOutputIsGone(t *testing.T) {
 				t.Errorf("logged %q", logged)
 			}
 		})
-	}
-}
-
-// filePinner pins a file-backed capture: the pin reads chunks from the
-// file and offers the file itself for sendfile, counting both.
-type filePinner struct {
-	*fakeBackend
-	f            *os.File
-	reads, files *atomic.Int32
-}
-
-func (p filePinner) PinOutput(context.Context, string, int) (PinnedOutput, error) {
-	return filePin(p), nil
-}
-
-type filePin filePinner
-
-func (p filePin) Info() (v1.OutputInfo, error) {
-	fi, err := p.f.Stat()
-	if err != nil {
-		return v1.OutputInfo{}, err
-	}
-	return v1.OutputInfo{Length: fi.Size(), Complete: true, Encoding: v1.EncodingUTF8}, nil
-}
-func (p filePin) ReadAt(b []byte, off int64) (int, error) {
-	p.reads.Add(1)
-	return p.f.ReadAt(b, off)
-}
-func (p filePin) File() (*os.File, error) {
-	p.files.Add(1)
-	return p.f, nil
-}
-func (filePin) Done() <-chan struct{} { return closedCh }
-func (filePin) Close() error          { return nil }
-
-// TestLogSendFilePinned: a plain read through a pinned file-backed
-// capture sends all but the first chunk from the pin's file, by both
-// routes; a compressed body goes by chunks through the pin.
-func TestLogSendFilePinned(t *testing.T) {
-	out := pattern(3*logChunk + 12345)
-	for _, tt := range []struct {
-		path    string
-		headers []string
-		body    string
-		files   int32 // File calls
-		reads   int32 // chunk reads
-	}{
-		{logPath, nil, out, 1, 1},
-		{"/procs/p/output/stdout/data", nil, out, 1, 1},
-		{logPath + "?start=5&stop=" + strconv.Itoa(2*logChunk+7), nil, out[5 : 2*logChunk+7], 1, 1},
-		{logPath, []string{"Range: bytes=100-" + strconv.Itoa(logChunk+200)}, out[100 : logChunk+201], 1, 1},
-		{logPath + "?start=10&stop=20", nil, out[10:20], 0, 1},
-		{logPath, []string{"Accept-Encoding: gzip"}, out, 0, 4},
-	} {
-		p := filePinner{fakeBackend: logFixture("", false), f: tempFileOf(t, out), reads: new(atomic.Int32), files: new(atomic.Int32)}
-		srv := testServerFor(t, p, Options{})
-		r := do(t, srv, "GET", tt.path, "", tt.headers...)
-		body := r.body
-		if ce := r.header.Get("Content-Encoding"); ce != "" {
-			b, err := io.ReadAll(decodeBody(t, ce, strings.NewReader(body)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			body = string(b)
-		}
-		if r.code/100 != 2 || body != tt.body {
-			t.Fatalf("%s %v: %d, %d bytes, want %d", tt.path, tt.headers, r.code, len(body), len(tt.body))
-		}
-		if files, reads := p.files.Load(), p.reads.Load(); files != tt.files || reads != tt.reads {
-			t.Errorf("%s %v: %d files taken and %d chunks read, want %d and %d", tt.path, tt.headers, files, reads, tt.files, tt.reads)
-		}
 	}
 }

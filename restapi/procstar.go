@@ -232,17 +232,11 @@ func (h *handler) procOutput(q *request, id, fdName string) {
 		q.w.WriteHeader(http.StatusOK)
 		return
 	}
-	src, err := h.openLog(q, id, fd)
-	if err != nil {
-		q.fail(err)
+	src, info, ok := h.openLog(q, id, fd)
+	if !ok {
 		return
 	}
 	defer h.closeLog(src, id, fd)
-	info, err := src.info(ctx)
-	if err != nil {
-		q.fail(err)
-		return
-	}
 	// Read the first chunk before committing to 200, so that an error
 	// still gets an error body.
 	var first []byte

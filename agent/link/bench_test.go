@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"procstar.dev/procstar/internal/benchpairs"
 	"procstar.dev/procstar/internal/rawspawn"
 )
 
@@ -161,19 +161,5 @@ func BenchmarkStartTrue(b *testing.B) {
 		}
 		rawT = append(rawT, time.Since(t0))
 	}
-	over := make([]time.Duration, len(linkT))
-	for i := range linkT {
-		over[i] = linkT[i] - rawT[i]
-	}
-	lp, rp := p50(linkT), p50(rawT)
-	b.ReportMetric(float64(lp.Microseconds()), "link-p50-µs")
-	b.ReportMetric(float64(rp.Microseconds()), "raw-p50-µs")
-	b.ReportMetric(float64((lp - rp).Microseconds()), "p50-diff-µs")
-	b.ReportMetric(float64(p50(over).Microseconds()), "overhead-p50-µs")
-}
-
-func p50(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
+	benchpairs.ReportOverhead(b, "link", linkT, rawT)
 }

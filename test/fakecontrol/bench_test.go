@@ -26,7 +26,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +38,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"procstar.dev/procstar/agent"
+	"procstar.dev/procstar/internal/benchpairs"
 	"procstar.dev/procstar/internal/rawspawn"
 	"procstar.dev/procstar/test/fakecontrol"
 )
@@ -213,21 +213,7 @@ func BenchmarkStartTrue(b *testing.B) {
 		}
 		rawT = append(rawT, time.Since(t0))
 	}
-	over := make([]time.Duration, len(linkT))
-	for i := range linkT {
-		over[i] = linkT[i] - rawT[i]
-	}
-	lp, rp := p50(linkT), p50(rawT)
-	b.ReportMetric(float64(lp.Microseconds()), "link-p50-µs")
-	b.ReportMetric(float64(rp.Microseconds()), "raw-p50-µs")
-	b.ReportMetric(float64((lp - rp).Microseconds()), "p50-diff-µs")
-	b.ReportMetric(float64(p50(over).Microseconds()), "overhead-p50-µs")
-}
-
-func p50(ds []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
+	benchpairs.ReportOverhead(b, "link", linkT, rawT)
 }
 
 var (
