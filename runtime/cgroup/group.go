@@ -67,9 +67,9 @@ const (
 
 // Kill sends SIGKILL to every process in the group and its sub-cgroups by
 // writing "1" to cgroup.kill. Without cgroup.kill (kernels before 5.14) it
-// freezes the group when it can, kills each pid of the tree, and repeats,
-// a bounded number of times, until no pid is left. A removed group is a
-// no-op.
+// freezes the group when it can, sends SIGKILL to the tree as Signal does
+// (through pidfds), and repeats, a bounded number of times, until no live
+// process is left. A removed group is a no-op.
 func (g *Group) Kill() error {
 	if g.isRemoved() {
 		return nil
@@ -106,16 +106,17 @@ func (g *Group) killByPids(ctx context.Context) error {
 		}
 		live = live[:0]
 		for _, pid := range pids {
-			if isZombie(pid) {
-				continue // dead already; its parent reaps it
-			}
-			live = append(live, pid)
-			if err := unix.Kill(pid, unix.SIGKILL); err != nil && err != unix.ESRCH {
-				return fmt.Errorf("kill cgroup %s: pid %d: %w", g.path, pid, err)
+			if !isZombie(pid) { // a zombie is dead already; its parent reaps it
+				live = append(live, pid)
 			}
 		}
 		if len(live) == 0 {
 			return nil
+		}
+		// Through pidfds, as Signal does: never a bare pid, which a
+		// process outside the group may have taken since the listing.
+		if _, err := g.Signal(unix.SIGKILL); err != nil {
+			return fmt.Errorf("kill: %w", err)
 		}
 		select {
 		case <-ctx.Done():
