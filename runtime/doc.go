@@ -27,9 +27,11 @@
 // safely in the child. File and null fds are opened by the agent, where
 // procstar opens them in the child: paths that name "this process"
 // (/dev/stdout, /dev/fd/N, /proc/self/fd/N) are mapped to the child's fd
-// so far, other /proc/self paths are refused, the spec's umask applies,
-// and a FIFO is opened without waiting for its other end (see
-// openNoBlock). Everything the runtime opens is O_CLOEXEC, the fds
+// so far, other /proc/self paths are refused, and the spec's umask
+// applies. The one open the agent cannot make for the child is that of a
+// FIFO whose other end is not open yet, which waits for it: the
+// trampoline makes it in the child, with any dup of its fd after it (see
+// openForChild). Everything the runtime opens is O_CLOEXEC, the fds
 // the agent inherited from its parent are marked FD_CLOEXEC at package
 // initialisation, and New marks every other fd >= 3 open at that moment,
 // so an fd that is not in the table never reaches a child. Unlisted fds
@@ -49,7 +51,8 @@
 // catches those two as well (dropping them, as the ignore did), so only
 // a signal mask the agent started with leaves its signal state unclean
 // (see catchIgnoredSignals). When New finds it unclean,
-// when a spec sets a umask, or with Options.ForceTrampoline, the child is
+// when a spec sets a umask, when a file fd must be opened in the child,
+// or with Options.ForceTrampoline, the child is
 // /proc/self/exe with argv[0] "procstar-trampoline" (package trampoline),
 // which resets all of that and execs the target. Its exec failure comes
 // back through an error pipe: Errors carries "execve failed: EXE: ERR" and

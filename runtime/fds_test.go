@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -336,4 +337,170 @@ func inheritHelper() int {
 	}
 	os.Stdout.WriteString("agent flags: " + strings.Join(flags, ", ") + "\n")
 	return 0
+}
+
+// start starts one proc without waiting for it.
+func start(t *testing.T, rt *Runtime, spec *v1.ProcSpec) *Proc {
+	t.Helper()
+	ps, err := rt.Start(context.Background(), []Request{{ID: "p", Spec: spec}})
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	p := ps[0]
+	t.Cleanup(func() {
+		if p.Pid() > 0 {
+			_ = p.Signal(int(unix.SIGKILL))
+		}
+		<-p.Done()
+		p.Release()
+	})
+	return p
+}
+
+// mkfifo makes a FIFO named name in dir.
+func mkfifo(t *testing.T, dir, name string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := unix.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// openWriter opens the FIFO at path for writing once a reader has it open,
+// without blocking the test if none ever comes.
+func openWriter(t *testing.T, path string) *os.File {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fd, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err == nil {
+			f := os.NewFile(uintptr(fd), path)
+			if err := unix.SetNonblock(fd, false); err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+		if err != unix.ENXIO || time.Now().After(deadline) {
+			t.Fatalf("no reader opened %s: %v", path, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// openReader opens the FIFO at path for reading once a writer has it open,
+// failing the test if none comes.
+func openReader(t *testing.T, path string) *os.File {
+	t.Helper()
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		f, err := os.Open(path)
+		ch <- opened{f, err}
+	}()
+	select {
+	case o := <-ch:
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+		return o.f
+	case <-time.After(10 * time.Second):
+		// Release the open with a writer of our own.
+		if w, err := os.OpenFile(path, os.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
+			w.Close()
+		}
+		t.Fatalf("no writer opened %s", path)
+		return nil
+	}
+}
+
+// TestFIFOFds checks that a file fd on a FIFO is opened as procstar opens
+// it, in the child: the open waits for the other end, and the agent does
+// not. Start returns before the test opens its end.
+func TestFIFOFds(t *testing.T) {
+	rt := newRT(t, Options{})
+	t.Run("writer waits for its reader", func(t *testing.T) {
+		fifo := mkfifo(t, t.TempDir(), "out")
+		p := start(t, rt, &v1.ProcSpec{
+			Argv: []string{"/bin/sh", "-c", "echo out; echo err >&2; echo three >&3"},
+			Fds: []v1.FdSpec{
+				{Fd: v1.Stdout, File: &v1.FileFd{Path: fifo, Flags: v1.OpenWrite}},
+				// Both refer to fd 1, which only the child has.
+				{Fd: v1.Stderr, Dup: &v1.DupFd{Fd: 1}},
+				{Fd: "3", File: &v1.FileFd{Path: "/dev/fd/1", Flags: v1.OpenAppend}},
+			},
+		})
+		f := openReader(t, fifo) // meets the child's open
+		defer f.Close()
+		got, err := io.ReadAll(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitDone(t, p, 10*time.Second)
+		st := p.Status()
+		if string(got) != "out\nerr\nthree\n" || exitCode(st) != 0 || len(st.Errors) != 0 {
+			t.Fatalf("read %q; exit %d, errors %q", got, exitCode(st), st.Errors)
+		}
+	})
+	t.Run("reader waits for its writer", func(t *testing.T) {
+		fifo := mkfifo(t, t.TempDir(), "in")
+		p := start(t, rt, &v1.ProcSpec{
+			Argv: []string{"/bin/cat"},
+			Fds: []v1.FdSpec{
+				{Fd: v1.Stdin, File: &v1.FileFd{Path: fifo, Flags: v1.OpenRead}},
+				{Fd: v1.Stdout, Capture: memCapture()},
+			},
+		})
+		w := openWriter(t, fifo)
+		if _, err := w.WriteString("data\n"); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		waitDone(t, p, 10*time.Second)
+		if got, st := output(t, p, 1), p.Status(); got != "data\n" || exitCode(st) != 0 {
+			t.Fatalf("output %q, exit %d, errors %q", got, exitCode(st), st.Errors)
+		}
+	})
+	t.Run("a failed open in the child stops the exec", func(t *testing.T) {
+		dir := t.TempDir()
+		first, gone := mkfifo(t, dir, "first"), mkfifo(t, dir, "gone")
+		p := start(t, rt, &v1.ProcSpec{
+			Argv: []string{"/bin/sh", "-c", "echo ran"},
+			Fds: []v1.FdSpec{
+				{Fd: v1.Stdout, Capture: memCapture()},
+				{Fd: "3", File: &v1.FileFd{Path: first, Flags: v1.OpenRead}},
+				{Fd: "4", File: &v1.FileFd{Path: gone, Flags: v1.OpenRead}},
+				{Fd: "5", Dup: &v1.DupFd{Fd: 3}},
+			},
+		})
+		// The child waits in its open of first: gone goes before it
+		// gets there.
+		if err := os.Remove(gone); err != nil {
+			t.Fatal(err)
+		}
+		openWriter(t, first).Close()
+		waitDone(t, p, 10*time.Second)
+		st := p.Status()
+		want := []string{"failed to set up fd 4: No such file or directory (os error 2)"}
+		if !slices.Equal(st.Errors, want) || exitCode(st) != 63 || output(t, p, 1) != "" {
+			t.Fatalf("errors %q (want %q), exit %d, output %q", st.Errors, want, exitCode(st), output(t, p, 1))
+		}
+	})
+	t.Run("a child waiting in its open can be killed", func(t *testing.T) {
+		fifo := mkfifo(t, t.TempDir(), "nobody")
+		p := start(t, rt, &v1.ProcSpec{
+			Argv: []string{"/bin/true"},
+			Fds:  []v1.FdSpec{{Fd: v1.Stdout, File: &v1.FileFd{Path: fifo, Flags: v1.OpenWrite}}},
+		})
+		if err := p.Signal(int(unix.SIGTERM)); err != nil {
+			t.Fatal(err)
+		}
+		waitDone(t, p, 10*time.Second)
+		if st := p.Status(); st.Signal != "SIGTERM" {
+			t.Fatalf("status %+v", st)
+		}
+	})
 }

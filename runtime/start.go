@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -142,13 +143,21 @@ func (r *Runtime) agentFd(n int) int {
 
 // fdPlan is the child's fd table as the spec builds it, in the parent.
 type fdPlan struct {
-	table   map[int]int // child fd -> parent fd, -1 closed
+	table   map[int]int // child fd -> parent fd, -1 closed, inChild
 	opened  []int       // parent fds to close after fork
 	errors  []string
 	maxFd   int
 	capture map[int]capture.Capture
 	keep    []*os.File // files whose raw fds are in table
+	// childOps are the entries the trampoline sets up in the child, in
+	// spec order: the opens that must wait for a FIFO's other end, and
+	// what refers to their fds.
+	childOps []trampoline.FdOp
 }
+
+// inChild marks a table entry that childOps set up. It is closed until
+// then: the trampoline finds the fd free.
+const inChild = -2
 
 func (pl *fdPlan) close() {
 	for _, fd := range pl.opened {
@@ -207,23 +216,30 @@ func (r *Runtime) buildPlan(id string, spec *v1.ProcSpec, cwd string, pipes map[
 			if f.File.Mode != nil {
 				mode = *f.File.Mode
 			}
-			// The agent opens the file, under its own umask: the spec's
-			// applies too, as it would to an open in the child.
-			if spec.Umask != nil {
-				if m, err := parseUmask(*spec.Umask); err == nil {
-					mode &^= uint32(m)
-				}
-			}
 			path := f.File.Path
 			if !filepath.IsAbs(path) {
 				path = filepath.Join(cwd, path)
 			}
-			path, err = childPath(path, lookup)
-			if err != nil {
-				fail(n, err)
+			mapped, own, err := childPath(path, lookup)
+			var fd int
+			if err == nil {
+				// The agent opens the file, under its own umask: the
+				// spec's applies too, as it would to an open in the
+				// child.
+				agentMode := mode
+				if spec.Umask != nil {
+					if m, err := parseUmask(*spec.Umask); err == nil {
+						agentMode &^= uint32(m)
+					}
+				}
+				fd, err = openForChild(mapped, !own, fl, agentMode)
+			}
+			if err == errOpenInChild {
+				// The trampoline's open applies the umask itself.
+				pl.childOps = append(pl.childOps, trampoline.FdOp{Fd: n, Path: path, Flags: fl, Mode: mode})
+				pl.table[n] = inChild
 				continue
 			}
-			fd, err := openNoBlock(path, fl, mode)
 			if err != nil {
 				fail(n, err)
 				continue
@@ -232,6 +248,11 @@ func (r *Runtime) buildPlan(id string, spec *v1.ProcSpec, cwd string, pipes map[
 			pl.table[n] = fd
 		case f.Dup != nil:
 			src := lookup(f.Dup.Fd)
+			if src == inChild {
+				pl.childOps = append(pl.childOps, trampoline.FdOp{Fd: n, Src: f.Dup.Fd})
+				pl.table[n] = inChild
+				continue
+			}
 			if src < 0 && f.Dup.Fd != n {
 				fail(n, unix.EBADF)
 				continue
@@ -289,9 +310,10 @@ func (r *Runtime) buildPlan(id string, spec *v1.ProcSpec, cwd string, pipes map[
 // /dev/stdout, /dev/fd/N and /proc/self/fd/N would name the agent's own
 // fds. Such a path becomes /proc/self/fd/M of the agent's fd M that the
 // child gets as N so far (lookup), which opens the same file anew, as the
-// child would; an fd the child does not have is EBADF. Other paths under
+// child would (own is then true); an fd the child does not have is EBADF,
+// and one the trampoline will open is errOpenInChild. Other paths under
 // /proc/self name the agent and are refused.
-func childPath(path string, lookup func(int) int) (string, error) {
+func childPath(path string, lookup func(int) int) (mapped string, own bool, err error) {
 	path = filepath.Clean(path)
 	n := -1
 	switch path {
@@ -306,30 +328,62 @@ func childPath(path string, lookup func(int) int) (string, error) {
 			if rest, ok := strings.CutPrefix(path, dir); ok {
 				v, err := strconv.Atoi(rest)
 				if err != nil || v < 0 {
-					return "", unix.ENOENT
+					return "", false, unix.ENOENT
 				}
 				n = v
 			}
 		}
 		if n < 0 {
 			if path == "/proc/self" || strings.HasPrefix(path, "/proc/self/") || path == "/proc/thread-self" || strings.HasPrefix(path, "/proc/thread-self/") {
-				return "", fmt.Errorf("%s would name the agent, not the proc", path)
+				return "", false, fmt.Errorf("%s would name the agent, not the proc", path)
 			}
-			return path, nil
+			return path, false, nil
 		}
 	}
-	fd := lookup(n)
-	if fd < 0 {
-		return "", unix.EBADF
+	switch fd := lookup(n); {
+	case fd == inChild:
+		return "", true, errOpenInChild
+	case fd < 0:
+		return "", true, unix.EBADF
+	default:
+		return "/proc/self/fd/" + strconv.Itoa(fd), true, nil
 	}
-	return "/proc/self/fd/" + strconv.Itoa(fd), nil
+}
+
+// errOpenInChild says that a file fd must be opened by the child, through
+// the trampoline, rather than by the agent.
+var errOpenInChild = errors.New("opened in the child")
+
+// openForChild opens path for a child's file fd in the agent, which
+// procstar opens in the child, and must then behave the same. It does for
+// every file but a FIFO whose other end is not open yet: the child's
+// open(2) would wait for it, which must not block the agent. For such a
+// FIFO it returns errOpenInChild. A write-only open tells, failing with
+// ENXIO; a read-only one would succeed and then read EOF before a writer
+// came, so a FIFO opened read-only always goes to the child (whose open
+// returns at once if a writer is there). O_RDWR never waits. named is
+// false for a path that names one of the child's own fds (see childPath):
+// the pipe that is behind it is the agent's, which has its other end, or
+// never will.
+func openForChild(path string, named bool, flags int, mode uint32) (int, error) {
+	if named && flags&unix.O_ACCMODE == unix.O_RDONLY && isFIFO(path) {
+		return -1, errOpenInChild
+	}
+	fd, err := openNoBlock(path, flags, mode)
+	if named && err == unix.ENXIO && isFIFO(path) {
+		return -1, errOpenInChild
+	}
+	return fd, err
+}
+
+// isFIFO reports whether path names a FIFO, following symlinks.
+func isFIFO(path string) bool {
+	var st unix.Stat_t
+	return unix.Stat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO
 }
 
 // openNoBlock opens path O_CLOEXEC|O_NONBLOCK (so a FIFO cannot block the
-// agent), then clears O_NONBLOCK for the child. Unlike procstar's open in
-// the child, an open of a FIFO does not wait for the other end: a writer
-// with no reader yet fails (ENXIO), and a reader may see EOF before its
-// writer comes.
+// agent), then clears O_NONBLOCK for the child.
 func openNoBlock(path string, flags int, mode uint32) (int, error) {
 	var fd int
 	var err error
@@ -606,7 +660,7 @@ func (r *Runtime) startOne(ctx context.Context, req Request, pipes map[pipeKey]*
 		attr.Sys.CgroupFD = res.group.FD()
 	}
 	hold := res.needsHold(spec)
-	needTrampoline := r.trampoline || r.opts.ForceTrampoline || spec.Umask != nil
+	needTrampoline := r.trampoline || r.opts.ForceTrampoline || spec.Umask != nil || len(pl.childOps) > 0
 	// A hold costs microseconds with ptrace, milliseconds through the
 	// trampoline: use ptrace where it works.
 	trace := hold && !needTrampoline && r.canHoldByTrace()
@@ -670,7 +724,7 @@ func (r *Runtime) startOne(ctx context.Context, req Request, pipes map[pipeKey]*
 			holdFd = len(attr.Files)
 			attr.Files = append(attr.Files, uintptr(hp[0]))
 		}
-		argv = trampoline.Argv(errFd, umask, closeStd, holdFd, exe, spec.Argv)
+		argv = trampoline.Argv(errFd, umask, closeStd, holdFd, pl.childOps, exe, spec.Argv)
 		argv0 = "/proc/self/exe"
 	}
 
