@@ -297,7 +297,6 @@ func (c *Controller) Create(ctx context.Context, procs []v1.Proc) ([]v1.Proc, er
 		c.mu.Unlock()
 		return nil, classifyStartError(err)
 	}
-	latency := time.Since(requested)
 	now := c.clock.Now()
 
 	entries := make([]*entry, len(reqs))
@@ -306,7 +305,7 @@ func (c *Controller) Create(ctx context.Context, procs []v1.Proc) ([]v1.Proc, er
 		e := &entry{name: reqs[i].ID, wake: make(chan struct{}, 1), removedCh: make(chan struct{})}
 		e.w = newWorker(c, e, reqs[i].Spec, 1)
 		if p.Pid() > 0 {
-			c.metrics.started(latency)
+			c.metrics.started(p.Started().Sub(requested))
 		}
 		e.w.begin(p, now)
 		e.w.settle(ctx)

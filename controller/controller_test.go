@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -565,6 +566,11 @@ func TestShutdownHelpers(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	h := newHarness(t, func(o *Options) { o.Registry = reg })
+	// One batch of two, whose forks the fake says took an hour each:
+	// each proc's spawn latency is its own, 1 h and 2 h.
+	h.rt.mu.Lock()
+	h.rt.forkTime = time.Hour
+	h.rt.mu.Unlock()
 	h.create(newProc("a"), newProc("b"))
 	h.rt.last(t, "a").end(0)
 	h.rt.last(t, "b").end(1)
@@ -589,6 +595,7 @@ func TestMetrics(t *testing.T) {
 				got[key] = m.GetCounter().GetValue()
 			case m.Histogram != nil:
 				got[key] = float64(m.GetHistogram().GetSampleCount())
+				got[key+"_sum"] = m.GetHistogram().GetSampleSum()
 			}
 		}
 	}
@@ -606,6 +613,9 @@ func TestMetrics(t *testing.T) {
 		if g, ok := got[k]; !ok || g != v {
 			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], v, got)
 		}
+	}
+	if sum := got["procstar_spawn_latency_seconds_sum"]; math.Abs(sum-3*3600) > 60 {
+		t.Errorf("spawn latencies add up to %v s, want 3 h", sum)
 	}
 }
 

@@ -107,6 +107,10 @@ type fakeRuntime struct {
 	gate chan struct{}
 	// panics makes Start panic.
 	panics bool
+	// forkTime is how long each fork of a batch takes, as the fake
+	// reports it in Started: the k-th proc is started k+1 forkTimes
+	// after Start was called.
+	forkTime time.Duration
 }
 
 func newFakeRuntime() *fakeRuntime {
@@ -129,9 +133,11 @@ func (r *fakeRuntime) Start(ctx context.Context, reqs []runtime.Request) ([]Proc
 		return nil, r.fail
 	}
 	out := make([]Process, len(reqs))
+	called := time.Now()
 	for i, q := range reqs {
 		r.starts++
-		p := &fakeProc{id: q.ID, spec: q.Spec, exited: make(chan struct{}), done: make(chan struct{})}
+		p := &fakeProc{id: q.ID, spec: q.Spec, exited: make(chan struct{}), done: make(chan struct{}),
+			started: called.Add(time.Duration(i+1) * r.forkTime)}
 		p.dieOn = append(append([]int(nil), r.dieOn[""]...), r.dieOn[q.ID]...)
 		if errs := r.startErrors[q.ID]; len(errs) > 0 {
 			p.status.Errors = errs
@@ -168,12 +174,13 @@ func (r *fakeRuntime) count(id string) int {
 
 // fakeProc is one fake process.
 type fakeProc struct {
-	id     string
-	spec   *v1.ProcSpec
-	pid    int
-	exited chan struct{}
-	done   chan struct{}
-	dieOn  []int
+	id      string
+	spec    *v1.ProcSpec
+	pid     int
+	started time.Time
+	exited  chan struct{}
+	done    chan struct{}
+	dieOn   []int
 
 	mu       sync.Mutex // guards the fields below
 	status   v1.ProcStatus
@@ -187,6 +194,7 @@ type fakeProc struct {
 func (p *fakeProc) ID() string                       { return p.id }
 func (p *fakeProc) Spec() *v1.ProcSpec               { return p.spec }
 func (p *fakeProc) Pid() int                         { return p.pid }
+func (p *fakeProc) Started() time.Time               { return p.started }
 func (p *fakeProc) Resources() *v1.ResourceStatus    { return nil }
 func (p *fakeProc) OutputFile(int) (*os.File, error) { return nil, runtime.ErrNotFile }
 func (p *fakeProc) Exited() <-chan struct{} {

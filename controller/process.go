@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"os"
+	"time"
 
 	v1 "procstar.dev/procstar/api/v1"
 	"procstar.dev/procstar/runtime"
@@ -25,6 +26,8 @@ type Process interface {
 	Spec() *v1.ProcSpec
 	// Pid returns the process ID, or 0 if it was never forked.
 	Pid() int
+	// Started returns when the process was forked, or its start failed.
+	Started() time.Time
 	// Status returns a snapshot of what has been observed.
 	Status() v1.ProcStatus
 	// Resources says how the process's resources are controlled; nil if

@@ -425,7 +425,7 @@ func (w *worker) start(ctx context.Context, now time.Time) {
 		}
 	}
 	if procs[0].Pid() > 0 {
-		c.metrics.started(time.Since(requested))
+		c.metrics.started(procs[0].Started().Sub(requested))
 	}
 	w.begin(procs[0], c.clock.Now())
 	c.log.V(1).Info("proc restarted", "proc", e.name, "pid", procs[0].Pid(), "restartCount", w.restartCount)

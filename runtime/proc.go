@@ -102,6 +102,15 @@ func (p *Proc) Spec() *v1.ProcSpec { return p.spec }
 // Pid returns the process ID, or 0 if the process was never forked.
 func (p *Proc) Pid() int { return p.pid }
 
+// Started returns when the process was forked: for a batch, each proc's
+// own time, after the forks before it. For a proc that never ran it is
+// when its start failed.
+func (p *Proc) Started() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.start
+}
+
 // Exited is closed once the process has been reaped (and a trampoline's
 // error pipe read to EOF), or at once if it was never forked.
 func (p *Proc) Exited() <-chan struct{} { return p.exited }
