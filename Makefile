@@ -53,8 +53,10 @@ package: ## Build release tarballs (linux amd64+arm64; ARCHES=...) and SHA256SUM
 	ARCHES='$(ARCHES)' GO='$(GO)' hack/package.sh $(DIST)
 
 .PHONY: bench
+# One package at a time (-p 1): go test otherwise runs packages' benchmarks
+# side by side, and one would time the other's load.
 bench: ## Run the benchmarks; each reports its ratio against a raw baseline.
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -timeout 30m $(PKGS)
+	$(GO) test -p 1 -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -timeout 30m $(PKGS)
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each.
