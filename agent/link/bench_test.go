@@ -101,9 +101,17 @@ func BenchmarkProcResultRoundTrip(b *testing.B) {
 // of a pair; the difference of the two medians, which ignores the
 // pairing, is reported too (p50-diff-µs).
 //
+// It also reports where the overhead goes, as the p50 of each pair's
+// difference in three phases, split at the result's start and stop times
+// and at the same points of the raw loop: fork-extra-µs up to the fork
+// (the request's way in, its decoding, the set-up), run-extra-µs from
+// the fork to the reap (the child's run, slowed by the agent's work
+// beside it, and the exit's detection), result-extra-µs from the reap to
+// the peer's read of the final result.
+//
 // As in BenchmarkProcResultRoundTrip, the server is a bare peer: it sends
 // a start request encoded beforehand and reads each answer only as far as
-// its type, proc ID and state. A server's own decoding is not the agent's
+// its type, proc ID, state and times. A server's own decoding is not the agent's
 // overhead; test/fakecontrol's BenchmarkStartTrue measures the same start
 // through that strict server, decoding included.
 func BenchmarkStartTrue(b *testing.B) {
@@ -120,6 +128,10 @@ func BenchmarkStartTrue(b *testing.B) {
 		ProcID string `msgpack:"proc_id"`
 		Res    struct {
 			State string `msgpack:"state"`
+			Times struct {
+				Start string `msgpack:"start"`
+				Stop  string `msgpack:"stop"`
+			} `msgpack:"times"`
 		} `msgpack:"res"`
 	}
 	// await reads answers until one of type typ for id (with state, if
@@ -143,7 +155,11 @@ func BenchmarkStartTrue(b *testing.B) {
 		}
 	}
 	env := os.Environ()
+	// Each side's time in three phases, split where the result's start
+	// and stop times are taken (after the fork and after the reap): the
+	// way to the fork, the child's run to its reap, and the way back.
 	var linkT, rawT []time.Duration
+	var link, raw [3][]time.Duration
 	for i := 0; b.Loop(); i++ {
 		id := fmt.Sprint("t", i)
 		start, _ := msgpack.Marshal(msg{"type": "ProcStartRequest", "specs": msg{id: msg{"argv": []string{"/bin/true"}}}})
@@ -151,15 +167,32 @@ func BenchmarkStartTrue(b *testing.B) {
 		t0 := time.Now()
 		c.sendRaw(b, websocket.BinaryMessage, start)
 		await("ProcResult", id, "terminated")
-		linkT = append(linkT, time.Since(t0))
+		end := time.Now()
+		linkT = append(linkT, end.Sub(t0))
+		forked, err1 := time.Parse(time.RFC3339Nano, ans.Res.Times.Start)
+		reaped, err2 := time.Parse(time.RFC3339Nano, ans.Res.Times.Stop)
+		if err1 != nil || err2 != nil {
+			b.Fatalf("result times %+v: %v, %v", ans.Res.Times, err1, err2)
+		}
+		link[0] = append(link[0], forked.Sub(t0))
+		link[1] = append(link[1], reaped.Sub(forked))
+		link[2] = append(link[2], end.Sub(reaped))
 		c.sendRaw(b, websocket.BinaryMessage, del)
 		await("ProcDelete", id, "")
 
 		t0 = time.Now()
-		if err := rawspawn.Run("/bin/true", env); err != nil {
+		rt, err := rawspawn.Timed("/bin/true", env)
+		if err != nil {
 			b.Fatal(err)
 		}
-		rawT = append(rawT, time.Since(t0))
+		end = time.Now()
+		rawT = append(rawT, end.Sub(t0))
+		raw[0] = append(raw[0], rt.Forked.Sub(t0))
+		raw[1] = append(raw[1], rt.Reaped.Sub(rt.Forked))
+		raw[2] = append(raw[2], end.Sub(rt.Reaped))
 	}
 	benchpairs.ReportOverhead(b, "link", linkT, rawT)
+	for i, phase := range []string{"fork", "run", "result"} {
+		benchpairs.ReportPhase(b, phase, link[i], raw[i])
+	}
 }

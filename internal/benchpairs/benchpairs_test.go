@@ -38,3 +38,15 @@ func TestReportOverhead(t *testing.T) {
 		}
 	}
 }
+
+func TestReportPhase(t *testing.T) {
+	us := time.Microsecond
+	r := testing.Benchmark(func(b *testing.B) {
+		for b.Loop() {
+		}
+		ReportPhase(b, "post", []time.Duration{50 * us, 90 * us, 10 * us}, []time.Duration{5 * us, 5 * us, 5 * us})
+	})
+	if got := r.Extra["post-extra-µs"]; got != 45 {
+		t.Errorf("post-extra-µs = %v, want 45 (all: %v)", got, r.Extra)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,13 +18,26 @@ import (
 // Run starts path (argv is just path) in a new session with fds 0-2
 // inherited and environment env, waits on its pidfd, reaps it with wait4
 // and returns an error unless it exited 0.
-func Run(path string, env []string) error { return run(path, env, -1) }
+func Run(path string, env []string) error { return run(path, env, -1, nil) }
 
 // RunInCgroup is Run with the child cloned straight into the cgroup whose
 // directory cgroupFD is open on (clone3 CLONE_INTO_CGROUP).
-func RunInCgroup(path string, env []string, cgroupFD int) error { return run(path, env, cgroupFD) }
+func RunInCgroup(path string, env []string, cgroupFD int) error {
+	return run(path, env, cgroupFD, nil)
+}
 
-func run(path string, env []string, cgroupFD int) error {
+// Times are when a child was forked (ForkExec returned) and reaped (wait4
+// returned): the points the runtime's start and stop times stand for.
+type Times struct{ Forked, Reaped time.Time }
+
+// Timed is Run, and also says when the child was forked and reaped.
+func Timed(path string, env []string) (Times, error) {
+	var t Times
+	err := run(path, env, -1, &t)
+	return t, err
+}
+
+func run(path string, env []string, cgroupFD int, times *Times) error {
 	pidfd := -1
 	sys := &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd}
 	if cgroupFD >= 0 {
@@ -36,6 +50,9 @@ func run(path string, env []string, cgroupFD int) error {
 	})
 	if err != nil {
 		return err
+	}
+	if times != nil {
+		times.Forked = time.Now()
 	}
 	defer unix.Close(pidfd)
 	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
@@ -55,6 +72,9 @@ func run(path string, env []string, cgroupFD int) error {
 		if !errors.Is(err, unix.EINTR) {
 			break
 		}
+	}
+	if times != nil {
+		times.Reaped = time.Now()
 	}
 	if err != nil {
 		return err
