@@ -220,6 +220,8 @@ type NullFd struct {
 }
 
 // FileFd opens a file. A relative path is relative to the child's cwd.
+// The open behaves as the child's own, as in procstar: on a FIFO it waits
+// for the other end, and the proc is Running meanwhile.
 type FileFd struct {
 	// path of the file.
 	// +required
