@@ -571,6 +571,21 @@ func exitedPid(t *testing.T) int {
 	return cmd.Process.Pid
 }
 
+// startLive starts m's units for a process that runs until the test ends.
+func startLive(t *testing.T, m *systemd.Manager) *systemd.Unit {
+	t.Helper()
+	live := exec.Command("sleep", "100")
+	if err := live.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = live.Process.Kill(); _ = live.Wait() })
+	u, err := m.Start(context.Background(), live.Process.Pid, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
 // startEmpty starts m's units for a process that then exits, leaving an
 // empty slice.
 func startEmpty(t *testing.T, m *systemd.Manager) *systemd.Unit {
@@ -601,15 +616,7 @@ func TestStopLeftovers(t *testing.T) {
 	systemd.SetOwner(dead, exitedPid(t), 1)
 	ctx := context.Background()
 	// A proc still running, and one whose process has exited.
-	live := exec.Command("sleep", "100")
-	if err := live.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = live.Process.Kill(); _ = live.Wait() })
-	uLive, err := dead.Start(ctx, live.Process.Pid, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	uLive := startLive(t, dead)
 	uGone := startEmpty(t, dead)
 	dead.Close() // the agent is gone; its units stay
 
@@ -694,15 +701,7 @@ func TestStopLeftoversLeavesUnreadable(t *testing.T) {
 	f, dead := connect(t, fakesystemd.Options{CgroupRoot: root, CgroupMount: mount})
 	systemd.SetOwner(dead, exitedPid(t), 1)
 	ctx := context.Background()
-	live := exec.Command("sleep", "100")
-	if err := live.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = live.Process.Kill(); _ = live.Wait() })
-	u, err := dead.Start(ctx, live.Process.Pid, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := startLive(t, dead)
 	dead.Close()
 	m, err := systemd.Connect(ctx, systemd.Options{Address: f.Address(), CgroupMount: t.TempDir()})
 	if err != nil {
