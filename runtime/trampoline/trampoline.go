@@ -252,10 +252,8 @@ func run(args, env []string) {
 // FIFO, until its other end is opened. The new fd is not close-on-exec.
 func (op FdOp) apply() error {
 	if op.Path == "" {
-		if op.Src == op.Fd {
-			_, err := unix.FcntlInt(uintptr(op.Fd), unix.F_GETFD, 0)
-			return err
-		}
+		// Src is an fd opened here, never Fd itself: Fd is the spec's
+		// one entry for that number.
 		return unix.Dup2(op.Src, op.Fd)
 	}
 	var fd int
