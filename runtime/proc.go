@@ -272,6 +272,13 @@ func (p *Proc) Resources() *v1.ResourceStatus {
 // Status returns a snapshot of what has been observed. While the process
 // runs, ProcStat and ProcStatm are read fresh from /proc; once reaped,
 // ProcStat is the zombie's snapshot and ProcStatm is nil.
+//
+// The exit (stop time, wait status, rusage) is reported once Exited is
+// closed, not at the reap: a status that shows the exit never comes
+// before Exited, which the controller goes by (a Delete that refuses a
+// running proc accepts one whose result says terminated), and a
+// trampoline child's errors, read up to its error pipe's EOF, are in the
+// first status that shows its exit.
 func (p *Proc) Status() v1.ProcStatus {
 	p.mu.Lock()
 	st := v1.ProcStatus{
@@ -279,7 +286,7 @@ func (p *Proc) Status() v1.ProcStatus {
 		Pid:    p.pid,
 		Cwd:    p.cwd,
 	}
-	reaped := p.reaped
+	reaped, exited := p.reaped, p.exitDone
 	if p.env != nil {
 		st.Env = make(map[string]string, len(p.env))
 		for k, v := range p.env {
@@ -289,7 +296,7 @@ func (p *Proc) Status() v1.ProcStatus {
 	if !p.start.IsZero() {
 		start := p.start.UTC()
 		st.Times = &v1.ProcTimes{Start: &start}
-		if reaped {
+		if exited {
 			stop := p.stop.UTC()
 			st.Times.Stop = &stop
 			st.Times.Elapsed = p.stop.Sub(p.start).Seconds()
@@ -297,7 +304,7 @@ func (p *Proc) Status() v1.ProcStatus {
 			st.Times.Elapsed = time.Since(p.start).Seconds()
 		}
 	}
-	if reaped && p.rusage != nil {
+	if exited && p.rusage != nil {
 		ws := p.ws
 		raw := int(ws)
 		st.WaitStatus = &raw

@@ -521,8 +521,15 @@ func (r *Runtime) reap(tok uint64, w *watch) {
 		return
 	}
 	r.forget(tok)
+	if testHookReaped != nil {
+		testHookReaped(p)
+	}
 	r.afterExit(p, false)
 }
+
+// testHookReaped, when set (tests only), runs on the reaper loop with each
+// proc it has just reaped, before it closes the proc's Exited.
+var testHookReaped func(p *Proc)
 
 // reapZombie snapshots the zombie's /proc/PID/stat and reaps it with wait4
 // (options: 0 or WNOHANG), recording both. It reports false if WNOHANG

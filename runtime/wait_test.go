@@ -134,3 +134,36 @@ func TestWaitAcrossClose(t *testing.T) {
 		t.Fatal("Wait did not return")
 	}
 }
+
+// TestStatusShowsExitOnceExited reads a proc's status between its reap and
+// the close of Exited: it must still say running (no stop time, no wait
+// status), with the zombie's stat, so that no result says terminated while
+// the controller, which goes by Exited, still counts the proc as running.
+func TestStatusShowsExitOnceExited(t *testing.T) {
+	modes(t, func(t *testing.T, rt *Runtime) {
+		var between []v1.ProcStatus
+		testHookReaped = func(p *Proc) {
+			if isDone(p.Exited()) {
+				t.Error("Exited closed before the reaper was done with the proc")
+			}
+			between = append(between, p.Status())
+		}
+		t.Cleanup(func() { testHookReaped = nil })
+		_, final := run(t, rt, &v1.ProcSpec{Argv: []string{"/bin/true"}})
+		testHookReaped = nil
+		if len(between) != 1 {
+			t.Fatalf("the hook ran %d times", len(between))
+		}
+		st := between[0]
+		if st.WaitStatus != nil || st.ExitCode != nil || st.Rusage != nil || st.Times == nil || st.Times.Stop != nil {
+			t.Errorf("status before Exited shows the exit: wait status set %t, exit code %d, rusage %+v, times %+v",
+				st.WaitStatus != nil, exitCode(st), st.Rusage, st.Times)
+		}
+		if st.ProcStat == nil || st.ProcStat.State != "Z" || st.ProcStatm != nil {
+			t.Errorf("status before Exited: want the zombie's stat and no statm, got stat %+v, statm %+v", st.ProcStat, st.ProcStatm)
+		}
+		if final.WaitStatus == nil || exitCode(final) != 0 || final.Times.Stop == nil {
+			t.Errorf("final status: wait status %v, exit code %d, times %+v", final.WaitStatus, exitCode(final), final.Times)
+		}
+	})
+}
