@@ -273,20 +273,19 @@ func (p *Proc) Resources() *v1.ResourceStatus {
 // runs, ProcStat and ProcStatm are read fresh from /proc; once reaped,
 // ProcStat is the zombie's snapshot and ProcStatm is nil.
 //
-// The exit (stop time, wait status, rusage) is reported once Exited is
-// closed, not at the reap: a status that shows the exit never comes
-// before Exited, which the controller goes by (a Delete that refuses a
-// running proc accepts one whose result says terminated), and a
-// trampoline child's errors, read up to its error pipe's EOF, are in the
-// first status that shows its exit.
+// The end of a run, its exit (stop time, wait status, rusage) and its
+// errors, is reported once Exited has closed, not at the reap or as the
+// errors come: a status that shows it never comes before Exited, which
+// the controller goes by. So a Delete that refuses a running proc accepts
+// one whose result says terminated or error, and a trampoline child's
+// errors, read up to its error pipe's EOF, all come with its exit.
 func (p *Proc) Status() v1.ProcStatus {
 	p.mu.Lock()
-	st := v1.ProcStatus{
-		Errors: append([]string(nil), p.errors...),
-		Pid:    p.pid,
-		Cwd:    p.cwd,
-	}
 	reaped, exited := p.reaped, p.exitDone
+	st := v1.ProcStatus{Pid: p.pid, Cwd: p.cwd}
+	if exited {
+		st.Errors = append([]string(nil), p.errors...)
+	}
 	if p.env != nil {
 		st.Env = make(map[string]string, len(p.env))
 		for k, v := range p.env {

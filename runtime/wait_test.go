@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -135,35 +136,57 @@ func TestWaitAcrossClose(t *testing.T) {
 	}
 }
 
-// TestStatusShowsExitOnceExited reads a proc's status between its reap and
+// TestStatusShowsEndOnceExited reads a proc's status between its reap and
 // the close of Exited: it must still say running (no stop time, no wait
-// status), with the zombie's stat, so that no result says terminated while
-// the controller, which goes by Exited, still counts the proc as running.
-func TestStatusShowsExitOnceExited(t *testing.T) {
-	modes(t, func(t *testing.T, rt *Runtime) {
-		var between []v1.ProcStatus
-		testHookReaped = func(p *Proc) {
-			if isDone(p.Exited()) {
-				t.Error("Exited closed before the reaper was done with the proc")
+// status, no errors), with the zombie's stat, so that no result says
+// terminated or error while the controller, which goes by Exited, still
+// counts the proc as running. The exec failure runs through the
+// trampoline, whose errors come on a pipe; the direct path finds its own
+// inside ForkExec, and never reaps.
+func TestStatusShowsEndOnceExited(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		tramp bool
+		argv  string
+		code  int
+		err   string
+	}{
+		{"direct", false, "/bin/true", 0, ""},
+		{"trampoline", true, "/bin/true", 0, ""},
+		{"exec failure", true, "/nonexistent/x", 63, "execve failed: /nonexistent/x: No such file or directory (os error 2)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := newRT(t, Options{ForceTrampoline: tc.tramp})
+			rt.trampoline = false // as in modes
+			var between []v1.ProcStatus
+			testHookReaped = func(p *Proc) {
+				if isDone(p.Exited()) {
+					t.Error("Exited closed before the reaper was done with the proc")
+				}
+				between = append(between, p.Status())
 			}
-			between = append(between, p.Status())
-		}
-		t.Cleanup(func() { testHookReaped = nil })
-		_, final := run(t, rt, &v1.ProcSpec{Argv: []string{"/bin/true"}})
-		testHookReaped = nil
-		if len(between) != 1 {
-			t.Fatalf("the hook ran %d times", len(between))
-		}
-		st := between[0]
-		if st.WaitStatus != nil || st.ExitCode != nil || st.Rusage != nil || st.Times == nil || st.Times.Stop != nil {
-			t.Errorf("status before Exited shows the exit: wait status set %t, exit code %d, rusage %+v, times %+v",
-				st.WaitStatus != nil, exitCode(st), st.Rusage, st.Times)
-		}
-		if st.ProcStat == nil || st.ProcStat.State != "Z" || st.ProcStatm != nil {
-			t.Errorf("status before Exited: want the zombie's stat and no statm, got stat %+v, statm %+v", st.ProcStat, st.ProcStatm)
-		}
-		if final.WaitStatus == nil || exitCode(final) != 0 || final.Times.Stop == nil {
-			t.Errorf("final status: wait status %v, exit code %d, times %+v", final.WaitStatus, exitCode(final), final.Times)
-		}
-	})
+			t.Cleanup(func() { testHookReaped = nil })
+			_, final := run(t, rt, &v1.ProcSpec{Argv: []string{tc.argv}})
+			testHookReaped = nil
+			if len(between) != 1 {
+				t.Fatalf("the hook ran %d times", len(between))
+			}
+			st := between[0]
+			if st.WaitStatus != nil || st.ExitCode != nil || st.Rusage != nil || st.Times == nil || st.Times.Stop != nil || st.Errors != nil {
+				t.Errorf("status before Exited shows the end: wait status set %t, exit code %d, rusage %+v, times %+v, errors %q",
+					st.WaitStatus != nil, exitCode(st), st.Rusage, st.Times, st.Errors)
+			}
+			if st.ProcStat == nil || st.ProcStat.State != "Z" || st.ProcStatm != nil {
+				t.Errorf("status before Exited: want the zombie's stat and no statm, got stat %+v, statm %+v", st.ProcStat, st.ProcStatm)
+			}
+			var wantErrs []string
+			if tc.err != "" {
+				wantErrs = []string{tc.err}
+			}
+			if final.WaitStatus == nil || exitCode(final) != tc.code || final.Times.Stop == nil || !slices.Equal(final.Errors, wantErrs) {
+				t.Errorf("final status: wait status set %t, exit code %d, times %+v, errors %q; want exit code %d, errors %q",
+					final.WaitStatus != nil, exitCode(final), final.Times, final.Errors, tc.code, wantErrs)
+			}
+		})
+	}
 }
