@@ -50,7 +50,9 @@
 // but SIGHUP and SIGINT, even one ignored when the agent started; New
 // catches those two as well (dropping them, as the ignore did), so only
 // a signal mask the agent started with leaves its signal state unclean
-// (see catchIgnoredSignals). When New finds it unclean,
+// (see catchIgnoredSignals). A program that calls ReexecUnblocked first
+// in main is rid of that mask too, unless the re-exec fails. When New
+// finds the state unclean,
 // when a spec sets a umask, when a file fd must be opened in the child,
 // or with Options.ForceTrampoline, the child is
 // /proc/self/exe with argv[0] "procstar-trampoline" (package trampoline),

@@ -53,6 +53,10 @@ func helperMain(mode string, args []string) int {
 		return sigstateHelper()
 	case "sigagain":
 		return sigagainHelper()
+	case "blockexec":
+		return blockexecHelper(args)
+	case "reexec":
+		return reexecHelper()
 	case "pdeath":
 		return pdeathHelper()
 	case "rss-runtime", "rss-exec":

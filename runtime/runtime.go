@@ -184,8 +184,15 @@ func New(opts Options) (*Runtime, error) {
 		r.log.Info("cannot read agent signal state; using the trampoline", "error", err.Error())
 		r.trampoline = true
 	case ignored != 0 || startupSigmask != 0:
-		r.log.V(1).Info("agent signal state not clean; using the trampoline",
-			"blocked", strconv.FormatUint(startupSigmask, 16), "ignored", strconv.FormatUint(ignored, 16))
+		log := r.log.V(1)
+		kv := []any{"blocked", strconv.FormatUint(startupSigmask, 16), "ignored", strconv.FormatUint(ignored, 16)}
+		if reexecErr != nil {
+			// The program asked to be rid of its blocked signals and
+			// could not be: every spawn pays for it.
+			log = r.log
+			kv = append(kv, "reexec", reexecErr.Error())
+		}
+		log.Info("agent signal state not clean; using the trampoline", kv...)
 		r.trampoline = true
 	}
 

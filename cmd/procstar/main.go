@@ -22,12 +22,16 @@ import (
 
 	"procstar.dev/procstar/agent"
 	v1 "procstar.dev/procstar/api/v1"
+	"procstar.dev/procstar/runtime"
 )
 
 // errUsage marks a command-line error, which exits 2 as clap's do.
 var errUsage = errors.New("usage error")
 
 func main() {
+	// Before anything else: an agent started with signals blocked starts
+	// again without them, or each spawn pays for the trampoline.
+	runtime.ReexecUnblocked()
 	os.Exit(run(os.Args[1:]))
 }
 

@@ -12,16 +12,22 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var procstarBin, procctlBin string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(execBlockedEnv) != "" {
+		execBlocked()
+	}
 	dir, err := os.MkdirTemp("", "procstar-e2e-")
 	if err != nil {
 		panic(err)
@@ -315,6 +321,65 @@ func TestBinaryOutputRoundTripsThroughBase64(t *testing.T) {
 	got, err := base64.StdEncoding.DecodeString(out["data"].(string))
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("decoded %d bytes (%v), want the 256 byte values in order", len(got), err)
+	}
+}
+
+// execBlockedEnv makes this test binary a helper that runs its arguments
+// with SIGUSR2 blocked and its fd 3 (see execBlocked).
+const execBlockedEnv = "E2E_EXEC_BLOCKED"
+
+// execBlocked blocks SIGUSR2 in its thread and execs os.Args[1:] with fd 3,
+// which this binary's initialisation (package runtime's, through agent)
+// made close-on-exec.
+func execBlocked() {
+	goruntime.LockOSThread()
+	var set unix.Sigset_t
+	set.Val[0] = 1 << (unix.SIGUSR2 - 1)
+	err := unix.PthreadSigmask(unix.SIG_BLOCK, &set, nil)
+	if err == nil {
+		_, err = unix.FcntlInt(3, unix.F_SETFD, 0)
+	}
+	if err == nil {
+		var env []string
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, execBlockedEnv+"=") {
+				env = append(env, kv)
+			}
+		}
+		err = unix.Exec(os.Args[1], os.Args[1:], env)
+	}
+	fmt.Fprintln(os.Stderr, "exec with SIGUSR2 blocked:", err)
+	os.Exit(127)
+}
+
+// TestBlockedSignalsReexec: procstar started with a signal blocked
+// re-executes itself without it, keeping the fds it was started with, and
+// then spawns without the trampoline; its child starts with nothing
+// blocked.
+func TestBlockedSignalsReexec(t *testing.T) {
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "spec.json")
+	if err := os.WriteFile(spec, []byte(`{"specs": {"x": {"argv": ["/bin/grep", "^SigBlk", "/proc/self/status"], "fds": [["stdout", {"dup": {"fd": 3}}]]}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(filepath.Join(dir, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd := exec.Command(os.Args[0], procstarBin, "--exit", "--log-level", "info", spec)
+	cmd.Env = append(os.Environ(), execBlockedEnv+"=1")
+	cmd.ExtraFiles = []*os.File{out} // fd 3
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v: %s", err, stderr.String())
+	}
+	if b, _ := os.ReadFile(out.Name()); string(b) != "SigBlk:\t0000000000000000\n" {
+		t.Errorf("the child's fd 3 got %q", b)
+	}
+	if strings.Contains(stderr.String(), "trampoline") {
+		t.Errorf("the agent still uses the trampoline:\n%s", stderr.String())
 	}
 }
 
