@@ -30,12 +30,18 @@ var (
 	errRange = errors.New("range not satisfiable")
 	// errMediaType: a request body of a type the route does not read.
 	errMediaType = errors.New("unsupported media type")
+	// errNotAcceptable: an Accept header that names only views (as=…)
+	// that are not served.
+	errNotAcceptable = errors.New("not acceptable")
 	// errInternal: a bug (a recovered panic, an encoding failure).
 	errInternal = errors.New("internal error")
 )
 
-// reasonUnsupportedMediaType is Kubernetes' reason for 415.
-const reasonUnsupportedMediaType v1.StatusReason = "UnsupportedMediaType"
+// Kubernetes' reasons for 415 and 406.
+const (
+	reasonUnsupportedMediaType v1.StatusReason = "UnsupportedMediaType"
+	reasonNotAcceptable        v1.StatusReason = "NotAcceptable"
+)
 
 // httpStatus maps an error to its HTTP code and Status reason. It is the
 // only place that does. procstar selects procstar 0.7.5's mapping, where
@@ -64,6 +70,8 @@ func httpStatus(err error, procstar bool) (int, v1.StatusReason) {
 		return http.StatusBadRequest, v1.StatusReasonBadRequest
 	case errors.Is(err, errMediaType):
 		return http.StatusUnsupportedMediaType, reasonUnsupportedMediaType
+	case errors.Is(err, errNotAcceptable):
+		return http.StatusNotAcceptable, reasonNotAcceptable
 	case errors.Is(err, errRange):
 		return http.StatusRequestedRangeNotSatisfiable, v1.StatusReasonRangeNotSatisfiable
 	case errors.Is(err, errdefs.ErrAlreadyExists):
@@ -258,6 +266,11 @@ func writeStatus(w http.ResponseWriter, err error) {
 
 // writeJSON writes v as compact JSON with a newline, for the v1 API.
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	writeJSONAs(w, code, "application/json", v)
+}
+
+// writeJSONAs is writeJSON with another Content-Type.
+func writeJSONAs(w http.ResponseWriter, code int, contentType string, v any) {
 	// json.Encoder writes what json.Marshal returns and the newline, into
 	// a pooled buffer rather than a new slice grown for the newline.
 	buf := jsonBufPool.Get().(*bytes.Buffer)
@@ -273,7 +286,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 		b = buf.Bytes()
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
+	h.Set("Content-Type", contentType)
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(code)
 	_, _ = w.Write(b)

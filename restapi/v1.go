@@ -139,8 +139,13 @@ func (h *handler) v1List(q *request) {
 		q.fail(err)
 		return
 	}
+	metadata, err := wantsMetadata(q.r, true)
+	if err != nil {
+		q.fail(err)
+		return
+	}
 	if watch {
-		h.v1Watch(q, sel, fsel, v.Get("resourceVersion"))
+		h.v1Watch(q, sel, fsel, v.Get("resourceVersion"), metadata)
 		return
 	}
 	list, err := h.b.List(q.r.Context(), sel)
@@ -148,8 +153,20 @@ func (h *handler) v1List(q *request) {
 		q.fail(err)
 		return
 	}
-	list.APIVersion, list.Kind = v1.APIVersion, v1.KindProcList
 	list.Items = slices.DeleteFunc(list.Items, func(p v1.Proc) bool { return !fsel.Matches(&p) })
+	if metadata {
+		out := v1.PartialObjectMetadataList{
+			TypeMeta: v1.TypeMeta{APIVersion: v1.MetaGroupVersion, Kind: v1.KindPartialObjectMetadataList},
+			Metadata: list.Metadata,
+			Items:    make([]v1.PartialObjectMetadata, len(list.Items)),
+		}
+		for i := range list.Items {
+			out.Items[i] = v1.MetadataOf(&list.Items[i])
+		}
+		writeJSONAs(q.w, http.StatusOK, metadataMediaType(v1.KindPartialObjectMetadataList), &out)
+		return
+	}
+	list.APIVersion, list.Kind = v1.APIVersion, v1.KindProcList
 	if list.Items == nil {
 		list.Items = []v1.Proc{}
 	}
@@ -158,7 +175,8 @@ func (h *handler) v1List(q *request) {
 
 // v1Watch streams watch events as newline-delimited JSON, flushed after
 // each burst, until the client goes or the backend closes the channel.
-func (h *handler) v1Watch(q *request, sel v1.Selector, fsel v1.FieldSelector, rv string) {
+// With metadata, each event's object is the proc's PartialObjectMetadata.
+func (h *handler) v1Watch(q *request, sel v1.Selector, fsel v1.FieldSelector, rv string, metadata bool) {
 	ctx := q.r.Context()
 	events, err := h.b.Watch(ctx, sel, fsel, rv)
 	if err != nil {
@@ -166,11 +184,15 @@ func (h *handler) v1Watch(q *request, sel v1.Selector, fsel v1.FieldSelector, rv
 		return
 	}
 	rc := http.NewResponseController(q.w)
-	q.w.Header().Set("Content-Type", "application/json")
+	contentType := "application/json"
+	if metadata {
+		contentType = metadataMediaType(v1.KindPartialObjectMetadata)
+	}
+	q.w.Header().Set("Content-Type", contentType)
 	q.w.Header().Set("Cache-Control", "no-store")
 	q.w.WriteHeader(http.StatusOK)
 	_ = rc.Flush()
-	enc := new(watchEncoder)
+	enc := &watchEncoder{metadata: metadata}
 	enc.enc = json.NewEncoder(&enc.buf)
 	for {
 		select {
@@ -198,9 +220,9 @@ func (h *handler) v1Watch(q *request, sel v1.Selector, fsel v1.FieldSelector, rv
 // Expired Status, as Kubernetes does).
 func (h *handler) writeWatchEvent(w io.Writer, enc *watchEncoder, ev v1.WatchEvent) error {
 	enc.buf.Reset()
-	enc.cur = ev
-	var line any = &enc.cur
-	if ev.Type == v1.WatchError {
+	var line any
+	switch {
+	case ev.Type == v1.WatchError:
 		// The backend dropped a watcher that fell behind.
 		line = watchErrorEvent{Type: v1.WatchError, Object: v1.Status{
 			TypeMeta: v1.TypeMeta{Kind: "Status", APIVersion: "v1"},
@@ -209,6 +231,12 @@ func (h *handler) writeWatchEvent(w io.Writer, enc *watchEncoder, ev v1.WatchEve
 			Reason:   v1.StatusReasonGone,
 			Code:     http.StatusGone,
 		}}
+	case enc.metadata:
+		enc.meta = metadataWatchEvent{Type: ev.Type, Object: v1.MetadataOf(&ev.Object)}
+		line = &enc.meta
+	default:
+		enc.cur = ev
+		line = &enc.cur
 	}
 	if err := enc.enc.Encode(line); err != nil {
 		h.log.Error(err, "encoding watch event failed", "proc", ev.Object.Metadata.Name)
@@ -220,11 +248,19 @@ func (h *handler) writeWatchEvent(w io.Writer, enc *watchEncoder, ev v1.WatchEve
 
 // watchEncoder is a watch stream's JSON encoder, the buffer it writes to,
 // and the one event it encodes through (boxing each event in an interface
-// would copy it to the heap).
+// would copy it to the heap): cur, or meta for a metadata-only stream.
 type watchEncoder struct {
-	buf bytes.Buffer
-	enc *json.Encoder
-	cur v1.WatchEvent
+	buf      bytes.Buffer
+	enc      *json.Encoder
+	metadata bool
+	cur      v1.WatchEvent
+	meta     metadataWatchEvent
+}
+
+// metadataWatchEvent is a line of a metadata-only watch.
+type metadataWatchEvent struct {
+	Type   v1.WatchEventType        `json:"type"`
+	Object v1.PartialObjectMetadata `json:"object"`
 }
 
 // watchErrorEvent is an ERROR line of a watch stream, whose object is a
@@ -396,9 +432,19 @@ func (h *handler) v1CreateBatch(q *request, body []byte, n int) {
 
 // GET /apis/procstar.dev/v1/procs/{name}
 func (h *handler) v1Get(q *request, name string) {
+	metadata, err := wantsMetadata(q.r, false)
+	if err != nil {
+		q.fail(err)
+		return
+	}
 	p, err := h.b.Get(q.r.Context(), name)
 	if err != nil {
 		q.fail(err)
+		return
+	}
+	if metadata {
+		m := v1.MetadataOf(&p)
+		writeJSONAs(q.w, http.StatusOK, metadataMediaType(v1.KindPartialObjectMetadata), &m)
 		return
 	}
 	writeJSON(q.w, http.StatusOK, p)

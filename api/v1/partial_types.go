@@ -1,0 +1,44 @@
+package v1
+
+// Metadata-only views of procs, as Kubernetes serves them: a GET of the
+// collection, of one proc or a watch whose Accept header asks for
+// application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1 (or
+// as=PartialObjectMetadataList for a list) gets each proc's metadata
+// alone. A client that needs only names and labels, such as one that
+// waits on a field selector or prints proc/NAME, then neither receives
+// nor decodes specs and statuses.
+
+const (
+	// MetaGroupVersion is the apiVersion of the metadata-only views.
+	MetaGroupVersion = "meta.k8s.io/v1"
+	// KindPartialObjectMetadata is the kind of one proc's metadata.
+	KindPartialObjectMetadata = "PartialObjectMetadata"
+	// KindPartialObjectMetadataList is the kind of a list of them.
+	KindPartialObjectMetadataList = "PartialObjectMetadataList"
+)
+
+// PartialObjectMetadata is a proc's metadata without its spec and status.
+type PartialObjectMetadata struct {
+	TypeMeta `json:",inline"`
+	// metadata of the proc.
+	Metadata ObjectMeta `json:"metadata"`
+}
+
+// PartialObjectMetadataList is the metadata of the procs a list selects.
+type PartialObjectMetadataList struct {
+	TypeMeta `json:",inline"`
+	// metadata of the list.
+	// +optional
+	Metadata ListMeta `json:"metadata,omitzero"`
+	// items are the procs' metadata.
+	Items []PartialObjectMetadata `json:"items"`
+}
+
+// MetadataOf returns p's metadata view. It shares p's labels and
+// annotations.
+func MetadataOf(p *Proc) PartialObjectMetadata {
+	return PartialObjectMetadata{
+		TypeMeta: TypeMeta{APIVersion: MetaGroupVersion, Kind: KindPartialObjectMetadata},
+		Metadata: p.Metadata,
+	}
+}
