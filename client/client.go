@@ -330,6 +330,8 @@ type request struct {
 	// passFd asks a unix: server to pass the file behind the body
 	// (v1.HeaderPassFd); the body then reads from it.
 	passFd bool
+	// accept is the Accept header; empty: application/json.
+	accept string
 }
 
 // do sends r and returns the response when its status is 2xx; any other
@@ -374,6 +376,8 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, context.Can
 	if r.gzip {
 		req.Header.Set("Accept", "*/*")
 		req.Header.Set("Accept-Encoding", "gzip")
+	} else if r.accept != "" {
+		req.Header.Set("Accept", r.accept)
 	} else {
 		req.Header.Set("Accept", "application/json")
 	}
@@ -620,6 +624,24 @@ type ListOptions struct {
 	LabelSelector string
 	// FieldSelector is a field selector, e.g. "status.phase=Running".
 	FieldSelector string
+	// MetadataOnly asks for each proc's metadata alone (Kubernetes'
+	// PartialObjectMetadata): the procs that List returns and that Watch's
+	// events carry then have only apiVersion, kind and metadata set, and
+	// the server neither encodes nor sends their specs and statuses. The
+	// selectors still select on the whole proc.
+	MetadataOnly bool
+}
+
+// accept is the Accept header for a list or watch with these options. A
+// server without metadata views falls back to whole procs, which decode
+// the same way.
+func (o ListOptions) accept() string {
+	if o.MetadataOnly {
+		return "application/json;as=" + v1.KindPartialObjectMetadataList + ";g=meta.k8s.io;v=v1," +
+			"application/json;as=" + v1.KindPartialObjectMetadata + ";g=meta.k8s.io;v=v1," +
+			"application/json"
+	}
+	return ""
 }
 
 // addTo sets the options' query parameters in q.
@@ -637,7 +659,7 @@ func (c *Client) List(ctx context.Context, opts ListOptions) (*v1.ProcList, erro
 	q := url.Values{}
 	opts.addTo(q)
 	var l v1.ProcList
-	if _, _, err := c.getJSON(ctx, request{method: http.MethodGet, path: ProcsPath, query: q}, &l); err != nil {
+	if _, _, err := c.getJSON(ctx, request{method: http.MethodGet, path: ProcsPath, query: q, accept: opts.accept()}, &l); err != nil {
 		return nil, err
 	}
 	return &l, nil

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -739,5 +740,64 @@ func TestTLS(t *testing.T) {
 	os.WriteFile(bad, []byte("not pem"), 0o600)
 	if _, err := client.New(client.Config{Server: srv.URL, CAFile: bad}); !errors.Is(err, client.ErrBadConfig) {
 		t.Errorf("bad CA file: %v", err)
+	}
+}
+
+// TestMetadataOnly: List and Watch with MetadataOnly ask for Kubernetes'
+// metadata views and hand back procs that carry only their metadata.
+func TestMetadataOnly(t *testing.T) {
+	const (
+		listType = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+		oneType  = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+	)
+	var accepts []string
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		accepts = append(accepts, r.Header.Get("Accept"))
+		mu.Unlock()
+		item := `{"apiVersion":"meta.k8s.io/v1","kind":"PartialObjectMetadata","metadata":{"name":"a","labels":{"k":"v"},"resourceVersion":"7"}}`
+		if r.URL.Query().Get("watch") == "true" {
+			w.Header().Set("Content-Type", oneType)
+			fmt.Fprintf(w, `{"type":"ADDED","object":%s}`+"\n", item)
+			return
+		}
+		w.Header().Set("Content-Type", listType)
+		fmt.Fprintf(w, `{"apiVersion":"meta.k8s.io/v1","kind":"PartialObjectMetadataList","metadata":{"resourceVersion":"7"},"items":[%s]}`, item)
+	}))
+	defer srv.Close()
+	c, err := client.New(client.Config{Server: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	opts := client.ListOptions{FieldSelector: "status.phase=Succeeded", MetadataOnly: true}
+	l, err := c.List(ctx(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Items) != 1 || l.Items[0].Metadata.Name != "a" || l.Items[0].Metadata.Labels["k"] != "v" || l.Metadata.ResourceVersion != "7" {
+		t.Errorf("list %+v", l)
+	}
+	w, err := c.Watch(ctx(t), opts, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := <-w.Events()
+	w.Stop()
+	if ev.Type != v1.Added || ev.Object.Kind != v1.KindPartialObjectMetadata || ev.Object.Metadata.Name != "a" {
+		t.Errorf("watch event %+v", ev)
+	}
+	if _, err := c.List(ctx(t), client.ListOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// Each view first, then its fallback: a server without views sends
+	// whole procs, which decode the same way.
+	view := listType + "," + oneType + ",application/json"
+	want := []string{view, view, "application/json"}
+	if strings.Join(accepts, " | ") != strings.Join(want, " | ") {
+		t.Errorf("Accept headers %q, want %q", accepts, want)
 	}
 }

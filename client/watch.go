@@ -66,7 +66,7 @@ func (c *Client) Watch(ctx context.Context, opts ListOptions, rv string) (*Watch
 	}
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
-	resp, reqCancel, err := c.do(ctx, request{method: http.MethodGet, path: ProcsPath, query: q, stream: true})
+	resp, reqCancel, err := c.do(ctx, request{method: http.MethodGet, path: ProcsPath, query: q, stream: true, accept: opts.accept()})
 	if err != nil {
 		cancel()
 		return nil, err

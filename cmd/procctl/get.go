@@ -61,7 +61,8 @@ func (a *app) getCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := client.ListOptions{LabelSelector: selector, FieldSelector: fieldSelector}
+			// proc/NAME needs nothing but metadata.
+			opts := client.ListOptions{LabelSelector: selector, FieldSelector: fieldSelector, MetadataOnly: f.Kind == printer.KindName}
 			return a.get(cmd.Context(), c, names, opts, f, watch, watchEvents)
 		},
 	}
