@@ -71,6 +71,8 @@ type Server struct {
 	creates [][]string
 	applies []string
 	watches int
+	// metadataRequests counts lists and watches that asked for metadata.
+	metadataRequests int
 }
 
 // New starts a fake server on loopback. It is closed at the end of the
@@ -332,7 +334,39 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	sort.Slice(l.Items, func(i, j int) bool { return l.Items[i].Metadata.Name < l.Items[j].Metadata.Name })
+	if s.wantsMetadata(r) {
+		m := v1.PartialObjectMetadataList{
+			TypeMeta: v1.TypeMeta{APIVersion: v1.MetaGroupVersion, Kind: v1.KindPartialObjectMetadataList},
+			Metadata: l.Metadata,
+			Items:    []v1.PartialObjectMetadata{},
+		}
+		for i := range l.Items {
+			m.Items = append(m.Items, v1.MetadataOf(&l.Items[i]))
+		}
+		writeJSON(w, 200, m)
+		return
+	}
 	writeJSON(w, 200, l)
+}
+
+// wantsMetadata reports whether a list or watch asks for the metadata
+// view (a simpler reading of Accept than the agent's), and counts it.
+func (s *Server) wantsMetadata(r *http.Request) bool {
+	if !strings.Contains(r.Header.Get("Accept"), "as=PartialObjectMetadata") {
+		return false
+	}
+	s.mu.Lock()
+	s.metadataRequests++
+	s.mu.Unlock()
+	return true
+}
+
+// MetadataRequests is how many lists and watches asked for procs'
+// metadata alone.
+func (s *Server) MetadataRequests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.metadataRequests
 }
 
 // watch serves a watch. Unlike the agent's, it filters events on the
@@ -361,6 +395,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 	if fl != nil {
 		fl.Flush()
 	}
+	metadata := s.wantsMetadata(r)
 	enc := json.NewEncoder(w)
 	for {
 		s.mu.Lock()
@@ -378,7 +413,14 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 			if !sel.Matches(ev.Object.Metadata.Labels) || !fsel.Matches(&ev.Object) {
 				continue
 			}
-			if enc.Encode(ev) != nil {
+			var line any = ev
+			if metadata {
+				line = struct {
+					Type   v1.WatchEventType        `json:"type"`
+					Object v1.PartialObjectMetadata `json:"object"`
+				}{ev.Type, v1.MetadataOf(&ev.Object)}
+			}
+			if enc.Encode(line) != nil {
 				return
 			}
 		}

@@ -244,6 +244,9 @@ func TestGet(t *testing.T) {
 	check(t, h.run("get", "procs"), 0, table, "")
 	check(t, h.run("get", "proc"), 0, table, "")
 	check(t, h.run("get", "procs", "-l", "team=x", "-o", "name"), 0, "proc/b\n", "")
+	if n := h.srv.MetadataRequests(); n != 1 {
+		t.Errorf("tables and -o name made %d metadata-only lists, want 1 (-o name's)", n)
+	}
 	check(t, h.run("get", "procs/a", "-o", "jsonpath={.status.phase}"), 0, "Succeeded", "")
 	check(t, h.run("get", "proc", "a", "b", "-o", "name"), 0, "proc/a\nproc/b\n", "")
 	check(t, h.run("get", "procs", "-l", "team=nobody"), 0, "", "No procs found.\n")
@@ -315,6 +318,9 @@ func TestGetWatchName(t *testing.T) {
 	eventually(t, "the event", func() bool { return out.String() == "proc/a\nproc/a\n" })
 	cancel()
 	<-done
+	if n := h.srv.MetadataRequests(); n != 1 {
+		t.Errorf("-w -o name made %d metadata-only requests, want 1 (the watch)", n)
+	}
 }
 
 func TestDescribe(t *testing.T) {
