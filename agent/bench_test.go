@@ -38,21 +38,20 @@ type node struct {
 	srv  *httptest.Server
 	ctl  *controller.Controller
 	stop func()
-	// idle is how many goroutines run when no proc or request does.
-	idle int
 }
 
 func newNode(tb testing.TB) *node {
 	tb.Helper()
 	ctl := controllertest.New(tb, controller.Options{})
 	srv := httptest.NewServer(restapi.NewHandler(ctl, restapi.Options{}))
-	return &node{srv: srv, ctl: ctl, stop: srv.Close, idle: goruntime.NumGoroutine()}
+	return &node{srv: srv, ctl: ctl, stop: srv.Close}
 }
 
-// settle waits until what a block left behind has finished: the workers
-// of the procs it deleted winding down, and its connections' goroutines.
-func (n *node) settle() {
-	for deadline := time.Now().Add(10 * time.Second); goruntime.NumGoroutine() > n.idle && time.Now().Before(deadline); {
+// settle waits until the goroutines a block started (the workers of the
+// procs it deleted winding down, its connections') have ended: until no
+// more run than ran when it began.
+func settle(before int) {
+	for deadline := time.Now().Add(10 * time.Second); goruntime.NumGoroutine() > before && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 	}
 }
@@ -210,6 +209,7 @@ func median(xs []float64) float64 {
 // BenchmarkHTTPCreateAndWait describes; metadata asks the watch for the
 // procs' metadata alone.
 func (n *node) createAndWait(b *testing.B, iter, total, workers int, metadata bool) cost {
+	goroutines := goruntime.NumGoroutine()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// Only the events that say a proc succeeded, as a client that waits
@@ -305,7 +305,7 @@ func (n *node) createAndWait(b *testing.B, iter, total, workers int, metadata bo
 	for _, p := range posters {
 		p.close()
 	}
-	n.settle()
+	settle(goroutines)
 	b.StartTimer()
 	gc := meter()
 	goruntime.GC()
