@@ -216,7 +216,7 @@ func (n *node) createAndWait(b *testing.B, iter, total, workers int, metadata bo
 	// for success asks for them.
 	req, _ := http.NewRequestWithContext(ctx, "GET", n.srv.URL+procsURL+"?watch=true&labelSelector=iter%3D"+fmt.Sprint(iter)+"&fieldSelector=status.phase%3DSucceeded", nil)
 	if metadata {
-		req.Header.Set("Accept", "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1")
+		req.Header.Set("Accept", v1.MetadataMediaType(v1.KindPartialObjectMetadata))
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -637,9 +637,8 @@ type ListOptions struct {
 // the same way.
 func (o ListOptions) accept() string {
 	if o.MetadataOnly {
-		return "application/json;as=" + v1.KindPartialObjectMetadataList + ";g=meta.k8s.io;v=v1," +
-			"application/json;as=" + v1.KindPartialObjectMetadata + ";g=meta.k8s.io;v=v1," +
-			"application/json"
+		return v1.MetadataMediaType(v1.KindPartialObjectMetadataList) + "," +
+			v1.MetadataMediaType(v1.KindPartialObjectMetadata) + ",application/json"
 	}
 	return ""
 }

@@ -10,13 +10,6 @@ import (
 	v1 "procstar.dev/procstar/api/v1"
 )
 
-// metadataMediaType is the media type of a metadata-only view of kind
-// PartialObjectMetadata or PartialObjectMetadataList, as Accept asks for
-// it and Content-Type names it.
-func metadataMediaType(kind string) string {
-	return "application/json;as=" + kind + ";g=meta.k8s.io;v=v1"
-}
-
 // wantsMetadata reads the Accept header of a GET: it reports whether the
 // client asked for procs' metadata alone (PartialObjectMetadata; for a
 // collection, which is a list or a watch, also PartialObjectMetadataList).
@@ -52,9 +45,9 @@ func wantsMetadata(r *http.Request, collection bool) (bool, error) {
 		}
 	}
 	if asked {
-		want := metadataMediaType(v1.KindPartialObjectMetadata)
+		want := v1.MetadataMediaType(v1.KindPartialObjectMetadata)
 		if collection {
-			want += " or " + metadataMediaType(v1.KindPartialObjectMetadataList)
+			want += " or " + v1.MetadataMediaType(v1.KindPartialObjectMetadataList)
 		}
 		return false, fmt.Errorf("%w: Accept %q names no view served here; ask for application/json (whole procs) or %s",
 			errNotAcceptable, strings.Join(r.Header.Values("Accept"), ", "), want)

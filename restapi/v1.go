@@ -163,7 +163,7 @@ func (h *handler) v1List(q *request) {
 		for i := range list.Items {
 			out.Items[i] = v1.MetadataOf(&list.Items[i])
 		}
-		writeJSONAs(q.w, http.StatusOK, metadataMediaType(v1.KindPartialObjectMetadataList), &out)
+		writeJSONAs(q.w, http.StatusOK, v1.MetadataMediaType(v1.KindPartialObjectMetadataList), &out)
 		return
 	}
 	list.APIVersion, list.Kind = v1.APIVersion, v1.KindProcList
@@ -186,7 +186,7 @@ func (h *handler) v1Watch(q *request, sel v1.Selector, fsel v1.FieldSelector, rv
 	rc := http.NewResponseController(q.w)
 	contentType := "application/json"
 	if metadata {
-		contentType = metadataMediaType(v1.KindPartialObjectMetadata)
+		contentType = v1.MetadataMediaType(v1.KindPartialObjectMetadata)
 	}
 	q.w.Header().Set("Content-Type", contentType)
 	q.w.Header().Set("Cache-Control", "no-store")
@@ -444,7 +444,7 @@ func (h *handler) v1Get(q *request, name string) {
 	}
 	if metadata {
 		m := v1.MetadataOf(&p)
-		writeJSONAs(q.w, http.StatusOK, metadataMediaType(v1.KindPartialObjectMetadata), &m)
+		writeJSONAs(q.w, http.StatusOK, v1.MetadataMediaType(v1.KindPartialObjectMetadata), &m)
 		return
 	}
 	writeJSON(q.w, http.StatusOK, p)

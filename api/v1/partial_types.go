@@ -17,6 +17,13 @@ const (
 	KindPartialObjectMetadataList = "PartialObjectMetadataList"
 )
 
+// MetadataMediaType is the media type that asks for (in Accept) and
+// names (in Content-Type) the view of kind KindPartialObjectMetadata or
+// KindPartialObjectMetadataList.
+func MetadataMediaType(kind string) string {
+	return "application/json;as=" + kind + ";g=meta.k8s.io;v=v1"
+}
+
 // PartialObjectMetadata is a proc's metadata without its spec and status.
 type PartialObjectMetadata struct {
 	TypeMeta `json:",inline"`
