@@ -155,14 +155,7 @@ func (h *handler) v1List(q *request) {
 	}
 	list.Items = slices.DeleteFunc(list.Items, func(p v1.Proc) bool { return !fsel.Matches(&p) })
 	if metadata {
-		out := v1.PartialObjectMetadataList{
-			TypeMeta: v1.TypeMeta{APIVersion: v1.MetaGroupVersion, Kind: v1.KindPartialObjectMetadataList},
-			Metadata: list.Metadata,
-			Items:    make([]v1.PartialObjectMetadata, len(list.Items)),
-		}
-		for i := range list.Items {
-			out.Items[i] = v1.MetadataOf(&list.Items[i])
-		}
+		out := v1.MetadataListOf(&list)
 		writeJSONAs(q.w, http.StatusOK, v1.MetadataMediaType(v1.KindPartialObjectMetadataList), &out)
 		return
 	}
@@ -232,7 +225,7 @@ func (h *handler) writeWatchEvent(w io.Writer, enc *watchEncoder, ev v1.WatchEve
 			Code:     http.StatusGone,
 		}}
 	case enc.metadata:
-		enc.meta = metadataWatchEvent{Type: ev.Type, Object: v1.MetadataOf(&ev.Object)}
+		enc.meta = v1.MetadataWatchEvent{Type: ev.Type, Object: v1.MetadataOf(&ev.Object)}
 		line = &enc.meta
 	default:
 		enc.cur = ev
@@ -254,13 +247,7 @@ type watchEncoder struct {
 	enc      *json.Encoder
 	metadata bool
 	cur      v1.WatchEvent
-	meta     metadataWatchEvent
-}
-
-// metadataWatchEvent is a line of a metadata-only watch.
-type metadataWatchEvent struct {
-	Type   v1.WatchEventType        `json:"type"`
-	Object v1.PartialObjectMetadata `json:"object"`
+	meta     v1.MetadataWatchEvent
 }
 
 // watchErrorEvent is an ERROR line of a watch stream, whose object is a

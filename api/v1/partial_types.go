@@ -49,3 +49,27 @@ func MetadataOf(p *Proc) PartialObjectMetadata {
 		Metadata: p.Metadata,
 	}
 }
+
+// MetadataListOf returns the metadata view of l's items, under l's
+// list metadata. It shares the items' labels and annotations.
+func MetadataListOf(l *ProcList) PartialObjectMetadataList {
+	out := PartialObjectMetadataList{
+		TypeMeta: TypeMeta{APIVersion: MetaGroupVersion, Kind: KindPartialObjectMetadataList},
+		Metadata: l.Metadata,
+		Items:    make([]PartialObjectMetadata, len(l.Items)),
+	}
+	for i := range l.Items {
+		out.Items[i] = MetadataOf(&l.Items[i])
+	}
+	return out
+}
+
+// MetadataWatchEvent is a line of a metadata-only watch: WatchEvent with
+// the proc's metadata view as its object.
+type MetadataWatchEvent struct {
+	// type of the change.
+	Type WatchEventType `json:"type"`
+	// object is the metadata of the Proc after the change (before it,
+	// for DELETED).
+	Object PartialObjectMetadata `json:"object"`
+}

@@ -335,15 +335,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	sort.Slice(l.Items, func(i, j int) bool { return l.Items[i].Metadata.Name < l.Items[j].Metadata.Name })
 	if s.wantsMetadata(r) {
-		m := v1.PartialObjectMetadataList{
-			TypeMeta: v1.TypeMeta{APIVersion: v1.MetaGroupVersion, Kind: v1.KindPartialObjectMetadataList},
-			Metadata: l.Metadata,
-			Items:    []v1.PartialObjectMetadata{},
-		}
-		for i := range l.Items {
-			m.Items = append(m.Items, v1.MetadataOf(&l.Items[i]))
-		}
-		writeJSON(w, 200, m)
+		writeJSON(w, 200, v1.MetadataListOf(&l))
 		return
 	}
 	writeJSON(w, 200, l)
@@ -415,10 +407,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 			}
 			var line any = ev
 			if metadata {
-				line = struct {
-					Type   v1.WatchEventType        `json:"type"`
-					Object v1.PartialObjectMetadata `json:"object"`
-				}{ev.Type, v1.MetadataOf(&ev.Object)}
+				line = v1.MetadataWatchEvent{Type: ev.Type, Object: v1.MetadataOf(&ev.Object)}
 			}
 			if enc.Encode(line) != nil {
 				return
